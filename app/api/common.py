@@ -1,0 +1,99 @@
+"""Helpers the blueprints share: the services of this process, row → JSON, lookups."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from flask import current_app
+
+from app.errors import InvalidInput, NotFound
+from app.services import Services
+from app.store import assistants as assistant_store
+
+
+def services() -> Services:
+    return current_app.extensions["callboard"]
+
+
+def iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def dump_assistant(row: dict) -> dict[str, Any]:
+    return {
+        "assistant_id": str(row["assistant_id"]),
+        "graph_id": row["graph_id"],
+        "config": row["config"],
+        "context": row["context"],
+        "metadata": row["metadata"],
+        "name": row["name"],
+        "description": row["description"],
+        "version": row["version"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row.get("updated_at") or row["created_at"]),
+    }
+
+
+def dump_thread(row: dict) -> dict[str, Any]:
+    return {
+        "thread_id": str(row["thread_id"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "state_updated_at": iso(row["state_updated_at"]),
+        "metadata": row["metadata"],
+        "status": row["status"],
+        "config": row["config"],
+        "values": row["values"],
+        "error": row["error"],
+        "interrupts": {},
+    }
+
+
+def dump_run(row: dict) -> dict[str, Any]:
+    return {
+        "run_id": str(row["run_id"]),
+        "thread_id": str(row["thread_id"]),
+        "assistant_id": str(row["assistant_id"]),
+        "metadata": row["metadata"],
+        "status": row["status"],
+        "kwargs": row["kwargs"],
+        "multitask_strategy": row["multitask_strategy"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "attempt": row["attempt"],
+    }
+
+
+def select(item: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Keep only ``fields`` (the ``select`` of search bodies); unknown names are a 422."""
+    if not fields:
+        return item
+    unknown = [f for f in fields if f not in item]
+    if unknown:
+        raise InvalidInput(f"cannot select unknown field(s): {unknown}")
+    return {f: item[f] for f in fields}
+
+
+def resolve_assistant(value: str) -> dict:
+    """An assistant by UUID, or the default assistant of a graph by graph id.
+
+    Raises:
+        NotFound: a UUID with no assistant.
+        InvalidInput: neither a UUID nor a registered graph id.
+    """
+    svc = services()
+    try:
+        assistant_id = uuid.UUID(value)
+    except ValueError:
+        if value not in svc.registry:
+            raise InvalidInput(
+                f"Invalid assistant: {value!r}. Must be either a valid assistant UUID or one of "
+                f"the registered graphs: {', '.join(svc.registry.ids)}"
+            ) from None
+        assistant_id = assistant_store.default_assistant_id(value)
+    row = assistant_store.get(svc.db, assistant_id)
+    if row is None:
+        raise NotFound(f"Assistant {value!r} not found")
+    return row

@@ -1,0 +1,255 @@
+"""Runs: create (on a thread, or stateless), wait, get, list, join, cancel, delete.
+
+Creating a run is one INSERT (the run is durable once it answers), then the wake-up message is
+sent after COMMIT; if Redis is down the answer is still 200 and the sweeper sends it later.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.api import schemas
+from app.api.common import dump_run, resolve_assistant, services
+from app.api.errors import parse_uuid
+from app.api.threads import load_thread
+from app.errors import Conflict, InvalidInput, NotFound
+from app.notify import publish_cancel, publish_run_done, result_key
+from app.runs import RunStatus
+from app.store import runs as run_store
+from app.store import threads as thread_store
+from workers.broker import send_execute_run
+
+blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
+
+# how often a join re-reads Postgres when no Redis notification arrives (seconds)
+JOIN_FALLBACK_SECONDS = 5.0
+
+
+def _merge_config(assistant_config: dict, run_config: dict | None) -> dict:
+    config = {**assistant_config, **(run_config or {})}
+    configurable = {**assistant_config.get("configurable", {}),
+                    **((run_config or {}).get("configurable") or {})}
+    if configurable:
+        config["configurable"] = configurable
+    return config
+
+
+def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
+    """Validate ``body`` (a ``RunCreateSchema`` load), insert the run, send its message.
+
+    ``thread_id`` None = a stateless run on a new temporary thread.
+
+    Raises:
+        NotFound: unknown assistant or thread. InvalidInput: bad combination of fields.
+        Conflict: multitask_strategy "reject" on a busy thread.
+    """
+    svc = services()
+    assistant = resolve_assistant(body["assistant_id"])
+    stateless = thread_id is None
+    if not stateless and "on_completion" in body:
+        raise InvalidInput("on_completion applies to stateless runs (POST /runs) only")
+    if stateless and "if_not_exists" in body:
+        raise InvalidInput("if_not_exists applies to runs on a thread only")
+    checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
+    if stateless and checkpoint_id:
+        raise InvalidInput("checkpoint_id needs a thread")
+    durability = body.get("durability")
+    if durability is None and "checkpoint_during" in body:
+        durability = "async" if body["checkpoint_during"] else "exit"
+    run_id = uuid.uuid4()
+    if stateless:
+        thread_id = uuid.uuid4()
+    elif body.get("if_not_exists") == "create":
+        thread_store.insert(svc.db, thread_id)  # no-op when it exists
+    assert thread_id is not None
+    config = _merge_config(assistant["config"], body.get("config"))
+    stream_mode = body.get("stream_mode") or ["values"]
+    kwargs = {
+        "input": body.get("input"),
+        "command": body.get("command"),
+        "config": config,
+        "context": {**assistant["context"], **(body.get("context") or {})},
+        "stream_mode": stream_mode if isinstance(stream_mode, list) else [stream_mode],
+        "subgraphs": bool(body.get("stream_subgraphs", False)),
+        "interrupt_before": body.get("interrupt_before"),
+        "interrupt_after": body.get("interrupt_after"),
+        "checkpoint_id": checkpoint_id,
+        "durability": durability or "async",
+        "temporary": stateless,
+    }
+    graph_id = assistant["graph_id"]
+    assistant_id = assistant["assistant_id"]
+    metadata = {**(body.get("metadata") or {}), "assistant_id": str(assistant_id)}
+    strategy = body.get("multitask_strategy", "enqueue")
+    row = run_store.insert(
+        svc.db,
+        run_id=run_id,
+        thread_id=thread_id,
+        assistant_id=assistant_id,
+        graph_id=graph_id,
+        metadata=metadata,
+        kwargs=kwargs,
+        multitask_strategy=strategy,
+        temporary=stateless,
+        on_completion=body.get("on_completion", "delete") if stateless else "keep",
+        thread_metadata={"graph_id": graph_id, "assistant_id": str(assistant_id)},
+        reject_if_busy=strategy == "reject",
+    )
+    send_execute_run(svc.actor, row["run_id"], row["version"])
+    return row
+
+
+def _location(row: dict) -> dict[str, str]:
+    return {
+        "Location": f"/threads/{row['thread_id']}/runs/{row['run_id']}",
+        "Content-Location": f"/threads/{row['thread_id']}/runs/{row['run_id']}",
+    }
+
+
+@blp.route("/threads/<thread_id>/runs", methods=["POST"])
+@blp.arguments(schemas.RunCreateSchema)
+def create_on_thread(body: dict, thread_id: str) -> Any:
+    row = create_run(parse_uuid(thread_id, "thread"), body)
+    return dump_run(row), 200, _location(row)
+
+
+@blp.route("/runs", methods=["POST"])
+@blp.arguments(schemas.RunCreateSchema)
+def create_stateless(body: dict) -> Any:
+    row = create_run(None, body)
+    return dump_run(row), 200, _location(row)
+
+
+def join_output(run_id: uuid.UUID, thread_id: uuid.UUID | None) -> Any:
+    """Block until the run is terminal; return what ``join`` answers (its final values, or
+    ``{"__error__": …}``). Waits on the Redis notification, re-reading Postgres every
+    ``JOIN_FALLBACK_SECONDS`` in case a notification was lost.
+
+    Raises:
+        NotFound: the run does not exist (and no recent result of a deleted temporary run).
+    """
+    svc = services()
+    event = svc.waiter.register(run_id)
+    try:
+        while True:
+            row = run_store.get(svc.db, run_id, thread_id)
+            if row is None:
+                kept = _kept_result(run_id)
+                if kept is not _MISSING:
+                    return kept
+                raise NotFound(f"Run {run_id} not found")
+            if RunStatus(row["status"]).terminal:
+                return row["output"]
+            event.wait(JOIN_FALLBACK_SECONDS)
+            event.clear()
+    finally:
+        svc.waiter.unregister(run_id, event)
+
+
+_MISSING = object()
+
+
+def _kept_result(run_id: uuid.UUID) -> Any:
+    try:
+        raw = services().redis.get(result_key(run_id))
+    except Exception:  # noqa: BLE001 - Redis down: the run is simply not found
+        return _MISSING
+    return _MISSING if raw is None else json.loads(raw)
+
+
+@blp.route("/threads/<thread_id>/runs/wait", methods=["POST"])
+@blp.arguments(schemas.RunCreateSchema)
+def wait_on_thread(body: dict, thread_id: str) -> Any:
+    row = create_run(parse_uuid(thread_id, "thread"), body)
+    return join_output(row["run_id"], None), 200, _location(row)
+
+
+@blp.route("/runs/wait", methods=["POST"])
+@blp.arguments(schemas.RunCreateSchema)
+def wait_stateless(body: dict) -> Any:
+    row = create_run(None, body)
+    return join_output(row["run_id"], None), 200, _location(row)
+
+
+def _load_run(thread_id: str, run_id: str) -> dict:
+    tid = parse_uuid(thread_id, "thread")
+    rid = parse_uuid(run_id, "run")
+    row = run_store.get(services().db, rid, tid)
+    if row is None:
+        raise NotFound("Run not found")
+    return row
+
+
+@blp.route("/threads/<thread_id>/runs", methods=["GET"])
+@blp.arguments(schemas.RunListQuerySchema, location="query")
+def list_runs(query: dict, thread_id: str) -> Any:
+    thread = load_thread(thread_id)
+    rows = run_store.list_for_thread(
+        services().db, thread["thread_id"], status=query.get("status"),
+        limit=query["limit"], offset=query["offset"],
+    )
+    return [dump_run(r) for r in rows]
+
+
+@blp.route("/threads/<thread_id>/runs/<run_id>", methods=["GET"])
+def get(thread_id: str, run_id: str) -> Any:
+    return dump_run(_load_run(thread_id, run_id))
+
+
+@blp.route("/threads/<thread_id>/runs/<run_id>/join", methods=["GET"])
+def join(thread_id: str, run_id: str) -> Any:
+    row = _load_run(thread_id, run_id)
+    return _jsonify(join_output(row["run_id"], row["thread_id"]))
+
+
+def _jsonify(value: Any) -> Any:
+    from flask import current_app
+
+    return current_app.response_class(json.dumps(value), mimetype="application/json")
+
+
+@blp.route("/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"])
+@blp.arguments(schemas.CancelQuerySchema, location="query")
+def cancel(query: dict, thread_id: str, run_id: str) -> Any:
+    """Pending: interrupted at once. Running: recorded in Postgres, then published; the worker
+    stops the run and records ``interrupted`` (``action=rollback``: deletes it instead)."""
+    svc = services()
+    row = _load_run(thread_id, run_id)
+    action = query["action"]
+    cancelled = run_store.cancel_pending(svc.db, row["run_id"], row["thread_id"])
+    if cancelled is not None:
+        if action == "rollback":
+            run_store.delete(svc.db, row["run_id"], row["thread_id"])
+        publish_run_done(svc.redis, row["run_id"])
+        _wake_next(row["thread_id"])
+    elif run_store.request_cancel(svc.db, row["run_id"], row["thread_id"], action) is not None:
+        publish_cancel(svc.redis, row["run_id"], action)
+    if query["wait"]:
+        join_output(row["run_id"], None)
+        return _jsonify(None)
+    return "", 202
+
+
+def _wake_next(thread_id: uuid.UUID) -> None:
+    svc = services()
+    nxt = run_store.next_pending(svc.db, thread_id)
+    if nxt is not None:
+        send_execute_run(svc.actor, nxt["run_id"], nxt["version"])
+
+
+@blp.route("/threads/<thread_id>/runs/<run_id>", methods=["DELETE"])
+def delete(thread_id: str, run_id: str) -> Any:
+    svc = services()
+    row = _load_run(thread_id, run_id)
+    if not run_store.delete(svc.db, row["run_id"], row["thread_id"]):
+        raise Conflict(f"Run {run_id} is running; cancel it before deleting it")
+    if row["status"] == RunStatus.PENDING:
+        publish_run_done(svc.redis, row["run_id"])
+        _wake_next(row["thread_id"])
+    return "", 204
+
+

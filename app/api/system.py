@@ -1,0 +1,34 @@
+"""``GET /ok`` (liveness) and ``GET /info`` (version and capabilities)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.api.common import services
+
+blp = Blueprint("system", __name__, description="Health and server information")
+
+
+@blp.route("/ok")
+def ok() -> Any:
+    """Liveness: 200 while this process answers (Postgres is checked with ``?check_db=1``)."""
+    from flask import request
+
+    if request.args.get("check_db") in ("1", "true"):
+        services().db.fetch("get_thread", {"thread_id": "00000000-0000-0000-0000-000000000000"})
+    return {"ok": True}
+
+
+@blp.route("/info")
+def info() -> Any:
+    import langgraph.version
+
+    return {
+        "version": "0.1.0",
+        "server": "callboard",
+        "langgraph_py_version": getattr(langgraph.version, "__version__", None),
+        "graphs": services().registry.ids,
+        "flags": {"assistants": True, "crons": False, "langsmith": False},
+    }

@@ -1,0 +1,201 @@
+"""The graph registry: what a run executes.
+
+The registry file is ``langgraph.json``-compatible (``{"graphs": {"id": "path/file.py:attr"}}``;
+a value may also be ``{"path": ..., "description": ...}``, and the path may be a dotted module).
+``attr`` names one of:
+
+- a compiled LangGraph graph (``StateGraph(...).compile()``, or a functional-API ``@entrypoint``);
+- an uncompiled ``StateGraph`` (compiled here);
+- a factory: a callable with no required parameter, or whose one parameter is ``config``, that
+  returns one of the above (called per run with the run's config when it takes one, as the
+  official server does);
+- a plain Python function, sync or async, that takes the input and returns the new state (the
+  Celery-style task): wrapped into an ``@entrypoint`` so every run goes through LangGraph.
+
+A graph that fails to import stops start-up with ``GraphLoadError`` naming the file and error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.func import entrypoint
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+
+from app.errors import ConfigurationError, GraphLoadError, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GraphSpec:
+    """One registry entry.
+
+    ``kind`` is ``graph`` (compiled), ``factory`` or ``function``; ``graph`` is the compiled
+    graph (for a factory: the one it returned at load, used for schemas and drawings).
+    """
+
+    graph_id: str
+    source: str
+    kind: str
+    graph: Pregel
+    description: str | None = None
+    factory: Callable[..., Any] | None = None
+    factory_takes_config: bool = False
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, config: dict[str, Any] | None = None) -> Pregel:
+        """The graph a run executes (a fresh one per run for factories that take a config)."""
+        if self.factory is not None and self.factory_takes_config:
+            return _as_pregel(self.factory(config or {}), self.source)
+        return self.graph
+
+
+class Registry:
+    """The loaded graphs, by id.
+
+    Raises (from ``load``):
+        ConfigurationError: the registry file is missing or malformed.
+        GraphLoadError: a graph cannot be imported or is not a graph or function.
+    """
+
+    def __init__(self, specs: dict[str, GraphSpec], path: str) -> None:
+        self.specs = specs
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str) -> Registry:
+        config_path = Path(path).resolve()
+        try:
+            document = json.loads(config_path.read_text())
+        except FileNotFoundError:
+            raise ConfigurationError(f"graph registry not found: {config_path}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"graph registry {config_path} is not JSON: {exc}") from None
+        graphs = document.get("graphs") if isinstance(document, dict) else None
+        if not isinstance(graphs, dict) or not graphs:
+            raise ConfigurationError(f"{config_path} has no \"graphs\" object")
+        base = config_path.parent
+        if str(base) not in sys.path:
+            sys.path.insert(0, str(base))  # "dependencies": ["."] in langgraph.json terms
+        specs = {}
+        for graph_id, entry in graphs.items():
+            source, description = entry, None
+            if isinstance(entry, dict):
+                source, description = entry.get("path"), entry.get("description")
+            if not isinstance(source, str) or ":" not in source:
+                raise ConfigurationError(
+                    f"graph {graph_id!r} in {config_path}: expected 'file.py:attr', got {source!r}"
+                )
+            specs[graph_id] = _load_spec(graph_id, source, base, description)
+        logger.info("loaded %d graph(s) from %s: %s", len(specs), config_path, ", ".join(specs))
+        return cls(specs, str(config_path))
+
+    def get(self, graph_id: str) -> GraphSpec:
+        """Raises ``NotFound`` for an unknown graph id."""
+        try:
+            return self.specs[graph_id]
+        except KeyError:
+            raise NotFound(
+                f"Graph {graph_id!r} not found. Expected one of: {sorted(self.specs)}"
+            ) from None
+
+    def __contains__(self, graph_id: object) -> bool:
+        return graph_id in self.specs
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.specs)
+
+
+def _import(source: str, base: Path) -> Any:
+    location, _, attr = source.rpartition(":")
+    try:
+        if location.endswith(".py"):
+            file = (base / location).resolve()
+            module_name = f"callboard_graphs.{file.stem}_{abs(hash(str(file))):x}"
+            if module_name in sys.modules:
+                module = sys.modules[module_name]
+            else:
+                spec = importlib.util.spec_from_file_location(module_name, file)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {file}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[module_name]
+                    raise
+        else:
+            module = importlib.import_module(location)
+        return getattr(module, attr)
+    except Exception as exc:
+        raise GraphLoadError(
+            f"cannot load graph from {source!r} ({base}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _as_pregel(obj: Any, source: str) -> Pregel:
+    if isinstance(obj, Pregel):
+        return obj
+    if isinstance(obj, StateGraph):
+        return obj.compile()
+    raise GraphLoadError(f"{source!r} did not give a LangGraph graph (got {type(obj).__name__})")
+
+
+def _is_factory(fn: Callable[..., Any]) -> tuple[bool, bool]:
+    """(is a factory, takes the config) from the signature."""
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False, False
+    required = [p for p in params if p.default is p.empty]
+    if not required:
+        return True, False
+    if len(params) == 1 and params[0].name == "config":
+        return True, True
+    return False, False
+
+
+def _load_spec(graph_id: str, source: str, base: Path, description: str | None) -> GraphSpec:
+    obj = _import(source, base)
+    if isinstance(obj, (Pregel, StateGraph)):
+        return GraphSpec(graph_id, source, "graph", _as_pregel(obj, source), description)
+    if not callable(obj):
+        raise GraphLoadError(f"{source!r} is a {type(obj).__name__}, not a graph or function")
+    is_factory, takes_config = _is_factory(obj)
+    if is_factory:
+        try:
+            built = obj({}) if takes_config else obj()
+        except Exception as exc:
+            raise GraphLoadError(
+                f"graph factory {source!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        graph = _as_pregel(built, source)
+        return GraphSpec(
+            graph_id,
+            source,
+            "factory",
+            graph,
+            description,
+            factory=obj if takes_config else None,
+            factory_takes_config=takes_config,
+        )
+    wrapped = entrypoint()(obj)
+    wrapped.name = graph_id
+    return GraphSpec(graph_id, source, "function", wrapped, description or inspect.getdoc(obj))

@@ -1,0 +1,60 @@
+"""What a web process holds: settings, the graph registry, Postgres, Redis, the broker's actor,
+the run waiter and a read-side checkpointer. Stateless: all of it can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+from langgraph.checkpoint.postgres import PostgresSaver
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from app.config import Settings
+from app.graphs import Registry
+from app.notify import RunWaiter, make_redis
+from app.store import assistants as assistant_store
+from app.store.checkpoints import sync_saver
+from app.store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: Registry
+    db: Database
+    redis: redis.Redis
+    actor: dramatiq.Actor
+    waiter: RunWaiter
+    checkpoint_pool: ConnectionPool
+    saver: PostgresSaver
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Load the registry (fails fast on a bad graph), connect, make sure the default
+        assistants exist."""
+        from workers.broker import declare_execute_run, make_broker
+
+        registry = Registry.load(settings.config_path)
+        db = Database(settings.database_url, min_size=1, max_size=20)
+        assistant_store.ensure_default_assistants(db, registry.ids)
+        client = make_redis(settings.redis_url)
+        broker = make_broker(settings)
+        actor = declare_execute_run(broker, queue_name=settings.queue_name)
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        checkpoint_pool = ConnectionPool(
+            settings.database_url, min_size=0, max_size=10, kwargs=kwargs, open=True, timeout=10
+        )
+        return cls(
+            settings=settings,
+            registry=registry,
+            db=db,
+            redis=client,
+            actor=actor,
+            waiter=RunWaiter(client),
+            checkpoint_pool=checkpoint_pool,
+            saver=sync_saver(checkpoint_pool),
+        )

@@ -1,0 +1,70 @@
+"""LangGraph's Postgres checkpointer, fenced by the run's lease.
+
+``FencedPostgresSaver`` is ``langgraph-checkpoint-postgres``'s ``AsyncPostgresSaver`` with one
+change: every write (``aput``, ``aput_writes``: the calls that ask for a pipelined cursor) runs in
+a transaction that first holds the run's row ``FOR SHARE`` where ``claim_token`` still matches
+(query ``lock_run_lease``). A worker that lost its lease (requeued by the sweeper, cancelled,
+thread deleted) therefore writes nothing into the thread: the write raises ``LeaseLost``.
+The attempt writing is named by the ``current_lease`` context variable, which LangGraph's tasks
+and executor threads inherit. It also drops the base class's per-saver ``asyncio.Lock``, which
+would serialize every run of the worker process on one lock although each call takes its own
+pooled connection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from app.errors import CallboardError
+from app.store.db import QUERIES
+
+
+class LeaseLost(CallboardError):
+    """The attempt no longer owns its run: its writes are refused and its result discarded."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    run_id: uuid.UUID
+    claim_token: uuid.UUID
+
+
+current_lease: ContextVar[Lease | None] = ContextVar("callboard_current_lease", default=None)
+
+
+class FencedPostgresSaver(AsyncPostgresSaver):
+    """``AsyncPostgresSaver`` over an ``AsyncConnectionPool`` whose writes are fenced (above)."""
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[Any]:
+        async with self.conn.connection() as conn:  # type: ignore[union-attr]
+            if not pipeline:
+                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+                return
+            lease = current_lease.get()
+            async with conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                if lease is not None:
+                    await cur.execute(
+                        QUERIES["lock_run_lease"],
+                        {"run_id": lease.run_id, "claim_token": lease.claim_token},
+                    )
+                    if await cur.fetchone() is None:
+                        raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
+                yield cur
+
+
+def sync_saver(pool: ConnectionPool) -> PostgresSaver:
+    """A read-side checkpointer for the web process (state, history); ``pool`` must hand out
+    autocommit connections with ``dict_row`` and ``prepare_threshold=0`` as the saver expects."""
+    return PostgresSaver(pool)  # type: ignore[arg-type]

@@ -1,0 +1,167 @@
+"""The only module that talks to the Postgres driver: a connection pool, the named queries of
+``queries.sql``, and retries of retryable errors with bounded backoff.
+
+Connections are in autocommit mode: most units of work are one statement (DESIGN.md,
+"Performance notes": BEGIN/statement/COMMIT costs three round trips). ``plan_cache_mode`` is
+``force_custom_plan`` so that a generic plan cached on a young ``runs`` table never turns a
+primary-key lookup into a scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from app import serde
+from app.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+QUERIES_FILE = Path(__file__).with_name("queries.sql")
+_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+# errors after which the same unit of work may simply be tried again
+RETRYABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,  # connection refused/reset, admin shutdown, server closed
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    PoolTimeout,
+)
+
+
+def load_queries(path: Path = QUERIES_FILE) -> dict[str, str]:
+    """Parse ``queries.sql`` into ``{name: sql}``.
+
+    Raises:
+        ValueError: a name appears twice.
+    """
+    text = path.read_text()
+    parts = _BLOCK.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice in {path}")
+        queries[name] = body.strip().rstrip(";")
+    return queries
+
+
+QUERIES = load_queries()
+
+
+def jsonb(value: Any) -> Jsonb | None:
+    """Adapt a Python value for a ``jsonb`` parameter (None stays SQL NULL)."""
+    return None if value is None else Jsonb(value, dumps=serde.dumps)
+
+
+def retrying(
+    fn: Callable[[], T], *, budget_seconds: float, what: str, first_delay: float = 0.05
+) -> T:
+    """Call ``fn`` until it returns, retrying ``RETRYABLE`` errors with exponential backoff.
+
+    Parameters:
+        fn: the whole unit of work (it must be safe to run again after a failure).
+        budget_seconds: give up after this many seconds of failures.
+        what: a short label for the logs.
+        first_delay: first backoff in seconds; doubles up to 1 s.
+
+    Raises:
+        StoreUnavailable: still failing when the budget ran out (the last error is chained).
+    """
+    deadline = time.monotonic() + budget_seconds
+    delay = first_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except RETRYABLE as exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreUnavailable(f"{what}: Postgres unavailable ({exc})") from exc
+            logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class Database:
+    """A pool of autocommit connections to ``url`` and the named queries.
+
+    Parameters:
+        url: libpq connection string or URL.
+        min_size, max_size: pool bounds (connections).
+        retry_seconds: how long a unit of work keeps retrying retryable errors (seconds).
+    """
+
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, retry_seconds: float = 30.0
+    ) -> None:
+        self.url = url
+        self.retry_seconds = retry_seconds
+        self.pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "options": "-c plan_cache_mode=force_custom_plan",
+            },
+            timeout=5.0,
+            reconnect_timeout=0,  # keep trying to refill the pool; never give up for good
+            open=False,
+            name="callboard",
+        )
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """Borrow a connection (autocommit; use ``conn.transaction()`` for several statements)."""
+        with self.pool.connection() as conn:
+            yield conn
+
+    def run(self, work: Callable[[psycopg.Connection[Any]], T], what: str) -> T:
+        """Run ``work(conn)`` on a pooled connection, retrying the whole unit on retryable errors.
+
+        Raises:
+            StoreUnavailable: Postgres kept failing for ``retry_seconds``.
+        """
+
+        def attempt() -> T:
+            with self.pool.connection() as conn:
+                return work(conn)
+
+        return retrying(attempt, budget_seconds=self.retry_seconds, what=what)
+
+    def fetch(self, name: str, params: dict[str, Any] | None = None, **fmt: str) -> list[dict]:
+        """Run the named query and return its rows as dicts (retried; see ``run``).
+
+        ``fmt`` fills ``{placeholders}`` of trusted SQL fragments (an ORDER BY picked from a
+        fixed list), never client values.
+        """
+        sql = QUERIES[name].format(**fmt) if fmt else QUERIES[name]
+
+        def work(conn: psycopg.Connection[Any]) -> list[dict]:
+            cur = conn.execute(sql, params or {})
+            return cur.fetchall() if cur.description else []
+
+        return self.run(work, name)
+
+    def fetch_one(self, name: str, params: dict[str, Any] | None = None, **fmt: str) -> dict | None:
+        """Like ``fetch`` but the first row or None."""
+        rows = self.fetch(name, params, **fmt)
+        return rows[0] if rows else None

@@ -1,0 +1,294 @@
+-- Every SQL statement of Callboard, one named block each (Procrastinate's layout).
+-- Block format: "-- name: <query_name>" then a one-line description comment, then the SQL.
+-- Parameters are psycopg named placeholders: %(name)s.
+
+-- name: insert_assistant
+-- Create an assistant and its version 1; on an existing id do nothing (no row back).
+WITH a AS (
+    INSERT INTO assistants (assistant_id, graph_id, name, description, config, context, metadata)
+    VALUES (%(assistant_id)s, %(graph_id)s, %(name)s, %(description)s, %(config)s, %(context)s,
+            %(metadata)s)
+    ON CONFLICT (assistant_id) DO NOTHING
+    RETURNING *
+), v AS (
+    INSERT INTO assistant_versions (assistant_id, version, graph_id, name, description, config,
+                                    context, metadata, created_at)
+    SELECT assistant_id, version, graph_id, name, description, config, context, metadata, created_at
+    FROM a
+)
+SELECT * FROM a;
+
+-- name: get_assistant
+-- One assistant by id.
+SELECT * FROM assistants WHERE assistant_id = %(assistant_id)s;
+
+-- name: update_assistant
+-- Patch an assistant: the given fields (NULL = keep) become a new version, which is made latest.
+WITH cur AS (
+    SELECT * FROM assistants WHERE assistant_id = %(assistant_id)s FOR UPDATE
+), next AS (
+    SELECT assistant_id,
+           (SELECT max(version) + 1 FROM assistant_versions v
+             WHERE v.assistant_id = cur.assistant_id) AS version,
+           coalesce(%(graph_id)s, graph_id) AS graph_id,
+           coalesce(%(name)s, name) AS name,
+           coalesce(%(description)s, description) AS description,
+           coalesce(%(config)s, config) AS config,
+           coalesce(%(context)s, context) AS context,
+           metadata || coalesce(%(metadata)s, '{}'::jsonb) AS metadata
+    FROM cur
+), v AS (
+    INSERT INTO assistant_versions (assistant_id, version, graph_id, name, description, config,
+                                    context, metadata)
+    SELECT * FROM next
+)
+UPDATE assistants a
+SET version = next.version, graph_id = next.graph_id, name = next.name,
+    description = next.description, config = next.config, context = next.context,
+    metadata = next.metadata, updated_at = now()
+FROM next
+WHERE a.assistant_id = next.assistant_id
+RETURNING a.*;
+
+-- name: delete_assistant
+-- Delete an assistant (its versions go with it).
+DELETE FROM assistants WHERE assistant_id = %(assistant_id)s RETURNING assistant_id;
+
+-- name: search_assistants
+-- Assistants filtered by graph, name and metadata containment, newest first by default.
+SELECT * FROM assistants
+WHERE (%(graph_id)s::text IS NULL OR graph_id = %(graph_id)s)
+  AND (%(name)s::text IS NULL OR name ILIKE '%%' || %(name)s || '%%')
+  AND metadata @> %(metadata)s
+ORDER BY {order_by}
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_assistants
+-- How many assistants match the same filters as search_assistants.
+SELECT count(*) AS count FROM assistants
+WHERE (%(graph_id)s::text IS NULL OR graph_id = %(graph_id)s)
+  AND (%(name)s::text IS NULL OR name ILIKE '%%' || %(name)s || '%%')
+  AND metadata @> %(metadata)s;
+
+-- name: list_assistant_versions
+-- The versions of one assistant, newest first.
+SELECT * FROM assistant_versions
+WHERE assistant_id = %(assistant_id)s AND metadata @> %(metadata)s
+ORDER BY version DESC
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: set_latest_assistant_version
+-- Make a stored version the assistant's current one.
+UPDATE assistants a
+SET version = v.version, graph_id = v.graph_id, name = v.name, description = v.description,
+    config = v.config, context = v.context, metadata = v.metadata, updated_at = now()
+FROM assistant_versions v
+WHERE a.assistant_id = %(assistant_id)s
+  AND v.assistant_id = a.assistant_id AND v.version = %(version)s
+RETURNING a.*;
+
+-- name: insert_thread
+-- Create a thread; on an existing id do nothing (no row back).
+INSERT INTO threads (thread_id, metadata)
+VALUES (%(thread_id)s, %(metadata)s)
+ON CONFLICT (thread_id) DO NOTHING
+RETURNING *;
+
+-- name: get_thread
+-- One thread by id.
+SELECT * FROM threads WHERE thread_id = %(thread_id)s;
+
+-- name: update_thread
+-- Merge metadata into a thread.
+UPDATE threads
+SET metadata = metadata || %(metadata)s, updated_at = now()
+WHERE thread_id = %(thread_id)s
+RETURNING *;
+
+-- name: delete_thread
+-- Delete a thread; its runs go with it (ON DELETE CASCADE).
+DELETE FROM threads WHERE thread_id = %(thread_id)s RETURNING thread_id;
+
+-- name: search_threads
+-- Threads filtered by status, metadata containment and ids.
+SELECT * FROM threads
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND metadata @> %(metadata)s
+  AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s))
+ORDER BY {order_by}
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_threads
+-- How many threads match the same filters as search_threads.
+SELECT count(*) AS count FROM threads
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND metadata @> %(metadata)s
+  AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s));
+
+-- name: insert_run
+-- Create a pending run on an existing thread (transition: create -> pending) and note the graph
+-- and assistant in the thread's metadata, as the official server does. No row back: the thread
+-- does not exist, or the run_id exists already (a retried insert: idempotent on run_id).
+WITH t AS (
+    UPDATE threads SET metadata = metadata || %(thread_metadata)s, updated_at = now()
+    WHERE thread_id = %(thread_id)s
+    RETURNING thread_id
+)
+INSERT INTO runs (run_id, thread_id, assistant_id, graph_id, metadata, kwargs,
+                  multitask_strategy, temporary, on_completion)
+SELECT %(run_id)s, t.thread_id, %(assistant_id)s, %(graph_id)s, %(metadata)s, %(kwargs)s,
+       %(multitask_strategy)s, false, %(on_completion)s
+FROM t
+ON CONFLICT (run_id) DO NOTHING
+RETURNING *;
+
+-- name: lock_thread
+-- Serialize run creation on one thread for the rest of the transaction (multitask "reject").
+SELECT thread_id FROM threads WHERE thread_id = %(thread_id)s FOR NO KEY UPDATE;
+
+-- name: thread_active_run
+-- A pending or running run of the thread, if any.
+SELECT run_id, status FROM runs
+WHERE thread_id = %(thread_id)s AND status IN ('pending', 'running')
+LIMIT 1;
+
+-- name: insert_run_with_thread
+-- Create a stateless run on a new temporary thread, in one statement (create -> pending).
+WITH t AS (
+    INSERT INTO threads (thread_id, metadata) VALUES (%(thread_id)s, %(thread_metadata)s)
+    ON CONFLICT (thread_id) DO NOTHING
+)
+INSERT INTO runs (run_id, thread_id, assistant_id, graph_id, metadata, kwargs,
+                  multitask_strategy, temporary, on_completion)
+VALUES (%(run_id)s, %(thread_id)s, %(assistant_id)s, %(graph_id)s, %(metadata)s, %(kwargs)s,
+        %(multitask_strategy)s, true, %(on_completion)s)
+ON CONFLICT (run_id) DO NOTHING
+RETURNING *;
+
+-- name: get_run
+-- One run by id (and thread, when the caller names one).
+SELECT * FROM runs
+WHERE run_id = %(run_id)s AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s);
+
+-- name: list_runs
+-- The runs of a thread, newest first, optionally of one status.
+SELECT * FROM runs
+WHERE thread_id = %(thread_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
+ORDER BY seq DESC
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: delete_run
+-- Delete a run that is not running (a running run must be cancelled first).
+DELETE FROM runs
+WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status <> 'running'
+RETURNING run_id;
+
+-- name: claim_run
+-- Claim a pending run for one attempt (pending -> running), fenced on its version; refused while
+-- an earlier run of the same thread is unfinished (runs of a thread go in creation order).
+-- No row back = the message was stale or a duplicate, or the thread is busy.
+WITH claimed AS (
+    UPDATE runs
+    SET status = 'running', version = version + 1, attempt = attempt + 1,
+        claim_token = %(claim_token)s, worker_id = %(worker_id)s,
+        claimed_at = now(), updated_at = now(), cancel_action = NULL
+    WHERE run_id = %(run_id)s AND version = %(version)s AND status = 'pending'
+      AND NOT EXISTS (
+          SELECT 1 FROM runs earlier
+          WHERE earlier.thread_id = runs.thread_id AND earlier.seq < runs.seq
+            AND earlier.status IN ('pending', 'running'))
+    RETURNING *
+), busy AS (
+    UPDATE threads SET status = 'busy', updated_at = now()
+    FROM claimed WHERE threads.thread_id = claimed.thread_id
+)
+SELECT * FROM claimed;
+
+-- name: finish_run
+-- End the attempt held by claim_token (running -> success | error | timeout | interrupted) and
+-- set the thread's status and values in the same statement. No row back = the lease was lost.
+WITH finished AS (
+    UPDATE runs
+    SET status = %(status)s, version = version + 1, output = %(output)s, error = %(error)s,
+        ended_at = now(), updated_at = now()
+    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND status = 'running'
+    RETURNING *
+), thread AS (
+    UPDATE threads
+    SET status = %(thread_status)s, "values" = coalesce(%(values)s, threads."values"),
+        error = %(error)s, updated_at = now(), state_updated_at = now()
+    FROM finished WHERE threads.thread_id = finished.thread_id
+)
+SELECT * FROM finished;
+
+-- name: requeue_run
+-- Hand an attempt back (running -> pending), fenced on claim_token and version; with no attempt
+-- left the run ends as error instead. refund_attempt: the attempt does not count (shutdown).
+WITH requeued AS (
+    UPDATE runs
+    SET status = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
+                      THEN 'error' ELSE 'pending' END,
+        attempt = attempt - %(refund_attempt)s::int,
+        error = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
+                     THEN jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
+                          format('run gave up after %%s attempts; last: %%s', attempt, %(reason)s::text))
+                     ELSE error END,
+        ended_at = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
+                        THEN now() END,
+        version = version + 1, claim_token = NULL, claimed_at = NULL, updated_at = now()
+    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND version = %(version)s
+      AND status = 'running'
+    RETURNING *
+), thread AS (
+    UPDATE threads
+    SET status = CASE WHEN requeued.status = 'error' THEN 'error' ELSE 'busy' END,
+        error = CASE WHEN requeued.status = 'error' THEN requeued.error ELSE threads.error END,
+        updated_at = now()
+    FROM requeued WHERE threads.thread_id = requeued.thread_id
+)
+SELECT * FROM requeued;
+
+-- name: next_pending_run
+-- The oldest pending run of a thread: the one to wake when the thread frees up.
+SELECT run_id, version FROM runs
+WHERE thread_id = %(thread_id)s AND status = 'pending'
+ORDER BY seq
+LIMIT 1;
+
+-- name: cancel_pending_run
+-- Cancel a run before it started (pending -> interrupted).
+WITH cancelled AS (
+    UPDATE runs
+    SET status = 'interrupted', version = version + 1, ended_at = now(), updated_at = now(),
+        error = jsonb_build_object('error', 'UserInterrupt', 'message', 'cancelled before it started')
+    WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status = 'pending'
+    RETURNING *
+), thread AS (
+    -- the thread is busy only while another run of it is unfinished
+    UPDATE threads
+    SET status = CASE WHEN EXISTS (
+            SELECT 1 FROM runs r WHERE r.thread_id = threads.thread_id
+              AND r.status IN ('pending', 'running') AND r.run_id <> %(run_id)s)
+        THEN threads.status ELSE 'idle' END,
+        updated_at = now()
+    FROM cancelled WHERE threads.thread_id = cancelled.thread_id
+)
+SELECT * FROM cancelled;
+
+-- name: request_cancel
+-- Ask the claim holder of a running run to stop it; the worker records the outcome.
+UPDATE runs
+SET cancel_action = %(action)s, updated_at = now()
+WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status = 'running'
+RETURNING *;
+
+-- name: get_run_leases
+-- Status, claim token and cancel request of the runs a worker holds (its periodic lease check).
+SELECT run_id, status, claim_token, cancel_action FROM runs WHERE run_id = ANY(%(run_ids)s);
+
+-- name: lock_run_lease
+-- Fence a checkpoint write: inside the write's transaction, hold the run's row (FOR SHARE, until
+-- COMMIT) only if this attempt still owns it. No row back = the lease is lost; write nothing.
+SELECT 1 AS held FROM runs
+WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND status = 'running'
+FOR SHARE;

@@ -1,0 +1,1 @@
+"""The queue worker: ``python -m workers`` (see ``workers/__main__.py``)."""

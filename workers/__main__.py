@@ -1,0 +1,122 @@
+"""``python -m workers``: a Dramatiq ``Worker`` in this process, ``N_JOBS_PER_WORKER`` threads.
+
+Not the ``dramatiq`` CLI (DESIGN.md, "Processes"): its parent forwards SIGTERM to its children,
+so a PaaS that signals the whole process group makes the child exit at once with no grace, and
+its prefetch (2 × threads) parks messages in a process that cannot run them. Here the prefetch is
+``N_JOBS_PER_WORKER``.
+
+Shutdown (SIGINT or SIGTERM, once or to the whole group): stop taking messages; let running runs
+finish for ``SHUTDOWN_GRACE_SECONDS`` while heartbeats go on; hand each unfinished run back
+(running → pending, fenced, not counted as an attempt) and re-send it; exit 0. A second signal
+during the grace period hands back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+
+import dramatiq
+
+from app.config import Settings
+from app.graphs import Registry
+from app.notify import RUN_CANCEL_CHANNEL, Subscriber, make_redis
+from app.store.db import Database
+from workers import runtime
+from workers.actors.execute_run import execute_run
+from workers.broker import declare_execute_run, make_broker
+from workers.executor import Executor, StopReason
+from workers.heartbeat import Heartbeats
+
+logger = logging.getLogger("workers")
+
+
+def _on_cancel(executor: Executor):
+    import json
+    import uuid
+
+    def handle(data: str) -> None:
+        try:
+            message = json.loads(data)
+            run_id = uuid.UUID(message["run_id"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring malformed cancel message %r", data)
+            return
+        reason = StopReason.ROLLBACK if message.get("action") == "rollback" else StopReason.CANCEL
+        if executor.stop(run_id, reason):
+            logger.info("run %r: cancel (%s) requested", str(run_id), reason)
+
+    return handle
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
+    )
+    settings = Settings.from_env()
+    registry = Registry.load(settings.config_path)
+    worker_id = runtime.make_worker_id()
+    n_jobs = settings.n_jobs_per_worker
+    db = Database(settings.database_url, min_size=1, max_size=n_jobs + 2)
+    client = make_redis(settings.redis_url)
+    broker = make_broker(settings)
+    actor = declare_execute_run(broker, execute_run, settings.queue_name)
+    executor = Executor(registry, settings.database_url, n_jobs)
+    heartbeats = Heartbeats(client, db, executor, settings.heartbeat_seconds, worker_id).start()
+    rt = runtime.Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)
+    runtime.install(rt)
+    cancels = Subscriber(client, RUN_CANCEL_CHANNEL, _on_cancel(executor), "cancel-listener")
+    cancels.start()
+
+    signals = threading.Event()
+    hurry = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if signals.is_set():
+            logger.warning("second %s: handing runs back now", signal.Signals(signum).name)
+            hurry.set()
+        else:
+            logger.info("%s: shutting down", signal.Signals(signum).name)
+        signals.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    worker = dramatiq.Worker(broker, worker_threads=n_jobs, queues={settings.queue_name})
+    worker.queue_prefetch = n_jobs
+    worker.start()
+    logger.info("worker %s ready: %d jobs, queue %r", worker_id, n_jobs, settings.queue_name)
+    print(f"callboard worker ready {worker_id}", flush=True)
+
+    while not signals.wait(1.0):
+        pass
+    shutdown(rt, worker, hurry)
+    cancels.stop()
+    heartbeats.stop()
+    executor.close()
+    db.close()
+    logger.info("worker %s stopped", worker_id)
+    return 0
+
+
+def shutdown(rt: runtime.Runtime, worker: dramatiq.Worker, hurry: threading.Event) -> None:
+    """Stop taking messages, give running runs the grace period, hand the rest back."""
+    rt.stopping.set()
+    for thread in worker.workers:
+        thread.pause()  # finish the current message, take no other
+    deadline = time.monotonic() + rt.settings.shutdown_grace_seconds
+    while rt.executor.active_run_ids and time.monotonic() < deadline and not hurry.is_set():
+        hurry.wait(0.05)
+    left = rt.executor.stop_all(StopReason.SHUTDOWN)
+    if left:
+        logger.info("handing %d unfinished run(s) back", left)
+    for thread in worker.workers:  # settle (hand back) before the consumers go away
+        thread.paused_event.wait(timeout=10)
+    worker.stop(timeout=10_000)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Actor bodies. Each is idempotent: a duplicate or stale message does nothing."""

@@ -1,0 +1,73 @@
+"""The Dramatiq broker and the one actor declaration that web, worker and sweeper share.
+
+Messages carry ids only: ``execute_run(run_id, version)`` is a wake-up hint; Postgres decides
+whether anything runs (the claim is fenced on ``version``). Losing a message loses no run: the
+sweeper re-sends what Postgres says is pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLimit
+
+from app.config import Settings
+from app.notify import make_redis
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_RUN = "execute_run"
+# a backstop far beyond any run's own limit (RUN_TIMEOUT_SECONDS is enforced by the executor)
+ACTOR_TIME_LIMIT_MS = 48 * 3600 * 1000
+
+
+def make_broker(settings: Settings) -> RedisBroker:
+    """A Redis broker on ``REDIS_URL`` with explicit middleware (no Dramatiq retries: ours are
+    counted in Postgres), set as Dramatiq's global broker."""
+    broker = RedisBroker(
+        client=make_redis(settings.redis_url),
+        middleware=[AgeLimit(), TimeLimit(), Callbacks(), Pipelines(), Retries(max_retries=0)],
+        # a consumer that died without acking: its messages come back after this (ms);
+        # harmless when they do, the claim drops stale messages
+        heartbeat_timeout=30_000,
+    )
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def declare_execute_run(broker: RedisBroker, fn=None, queue_name: str = "callboard") -> dramatiq.Actor:
+    """Declare the ``execute_run`` actor on ``broker``.
+
+    ``fn`` is the body (the worker passes ``workers.actors.execute_run.execute_run``); senders
+    (web, sweeper) declare it with a body that is never called.
+    """
+
+    def _not_here(run_id: str, version: int) -> None:  # pragma: no cover - senders only
+        raise RuntimeError("execute_run runs in `python -m workers` only")
+
+    return dramatiq.Actor(
+        fn or _not_here,
+        broker=broker,
+        actor_name=EXECUTE_RUN,
+        queue_name=queue_name,
+        priority=0,
+        options={"max_retries": 0, "time_limit": ACTOR_TIME_LIMIT_MS},
+    )
+
+
+def send_execute_run(actor: dramatiq.Actor, run_id: uuid.UUID, version: int) -> bool:
+    """Send the wake-up message for ``(run_id, version)``; after COMMIT, never inside a transaction.
+
+    Returns False (and logs) when Redis is unreachable past the client's retries: the run is safe
+    in Postgres and the sweeper will re-send it.
+    """
+    try:
+        actor.send(str(run_id), int(version))
+        return True
+    except (redis.RedisError, dramatiq.errors.ConnectionError) as exc:
+        logger.warning("could not enqueue run %r (sweeper will re-send): %s", str(run_id), exc)
+        return False
