@@ -32,6 +32,13 @@ class Services:
     checkpoint_pool: ConnectionPool
     saver: PostgresSaver
 
+    def close(self) -> None:
+        """Release pools and connections (tests; gunicorn workers just exit)."""
+        self.db.close()
+        self.checkpoint_pool.close()
+        self.actor.broker.close()
+        self.redis.close()
+
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Load the registry (fails fast on a bad graph), connect, make sure the default

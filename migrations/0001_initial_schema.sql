@@ -86,6 +86,8 @@ CREATE TABLE runs (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     -- when the current attempt was claimed (database clock)
     claimed_at    timestamptz,
+    -- when the sweeper last re-sent the wake-up message of this pending run
+    resent_at     timestamptz,
     ended_at      timestamptz,
     CONSTRAINT runs_ended_iff_terminal CHECK (
         (status IN ('success', 'error', 'timeout', 'interrupted')) = (ended_at IS NOT NULL)),

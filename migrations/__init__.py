@@ -51,9 +51,12 @@ def apply_all(database_url: str) -> int:
             migrations = MigrationList(
                 [m for m in read_migrations(str(MIGRATIONS_DIR)) if m.id[:4].isdigit()]
             )
-            with backend.lock():
-                todo = backend.to_apply(migrations)
-                backend.apply_migrations(todo)
+            try:
+                with backend.lock():
+                    todo = backend.to_apply(migrations)
+                    backend.apply_migrations(todo)
+            finally:
+                backend.connection.close()
             for migration in todo:
                 logger.info("applied migration %s", migration.id)
             with psycopg.connect(database_url, autocommit=True) as conn:

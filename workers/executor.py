@@ -136,8 +136,12 @@ class Executor:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def close(self) -> None:
+        """Close the checkpointer's pool and stop the loop (running attempts are abandoned)."""
         self._call(self.pool.close())
+        self._call(self.loop.shutdown_default_executor())
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
     @property
     def active_run_ids(self) -> list[uuid.UUID]:

@@ -292,3 +292,35 @@ SELECT run_id, status, claim_token, cancel_action FROM runs WHERE run_id = ANY(%
 SELECT 1 AS held FROM runs
 WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND status = 'running'
 FOR SHARE;
+
+-- name: try_sweeper_lock
+-- One active sweeper per tick: a transaction-scoped advisory lock (released at COMMIT).
+SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
+
+-- name: find_stale_runs
+-- Running runs claimed longer ago than the heartbeat window: candidates for the sweeper, which
+-- requeues those whose heartbeat key is gone.
+SELECT run_id, claim_token, version, attempt, worker_id FROM runs
+WHERE status = 'running' AND claimed_at < %(claimed_before)s
+ORDER BY claimed_at
+LIMIT %(limit)s;
+
+-- name: mark_pending_runs_resent
+-- Pending runs at the head of their thread whose message may be lost (not created, handed back
+-- or re-sent within the interval): stamp resent_at and return them, to be re-sent after COMMIT.
+-- At most one extra message per pending run per interval.
+UPDATE runs SET resent_at = now()
+WHERE run_id IN (
+    SELECT run_id FROM runs p
+    WHERE p.status = 'pending'
+      AND p.updated_at < %(older_than)s
+      AND (p.resent_at IS NULL OR p.resent_at < %(older_than)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM runs earlier
+          WHERE earlier.thread_id = p.thread_id AND earlier.seq < p.seq
+            AND earlier.status IN ('pending', 'running'))
+    ORDER BY p.seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING run_id, version;
