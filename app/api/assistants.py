@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from app.api import schemas
-from app.api.common import dump_assistant, resolve_assistant, select, services
+from app.api.common import Blueprint, dump_assistant, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import assistants as assistant_store
 
@@ -89,11 +87,15 @@ def search(body: dict) -> Any:
 @blp.route("/assistants/count", methods=["POST"])
 @blp.arguments(schemas.AssistantCountSchema)
 def count(body: dict) -> Any:
-    return assistant_store.count(
-        services().db,
-        graph_id=body.get("graph_id"),
-        name=body.get("name"),
-        metadata=body.get("metadata"),
+    from flask import jsonify  # a bare int is not a valid Flask response
+
+    return jsonify(
+        assistant_store.count(
+            services().db,
+            graph_id=body.get("graph_id"),
+            name=body.get("name"),
+            metadata=body.get("metadata"),
+        )
     )
 
 
@@ -102,8 +104,11 @@ def count(body: dict) -> Any:
 def versions(body: dict, assistant_id: str) -> Any:
     current = resolve_assistant(assistant_id)
     rows = assistant_store.list_versions(
-        services().db, current["assistant_id"], metadata=body.get("metadata"),
-        limit=body["limit"], offset=body["offset"],
+        services().db,
+        current["assistant_id"],
+        metadata=body.get("metadata"),
+        limit=body["limit"],
+        offset=body["offset"],
     )
     return [dump_assistant(r) for r in rows]
 
@@ -124,8 +129,12 @@ def graph(assistant_id: str) -> Any:
 
     current = resolve_assistant(assistant_id)
     xray_arg = request.args.get("xray", "false").lower()
-    if xray_arg not in ("true", "false", "1", "0"):
-        raise InvalidInput("xray must be a boolean")
+    # a boolean, or (as the SDK documents) the depth of subgraphs to include
+    if xray_arg not in ("true", "false") and not (
+        xray_arg.isascii() and xray_arg.isdigit() and len(xray_arg) <= 6
+    ):
+        raise InvalidInput("xray must be a boolean or a non-negative integer")
+    xray: bool | int = xray_arg == "true" if xray_arg in ("true", "false") else int(xray_arg)
     spec = services().registry.get(current["graph_id"])
-    drawable = spec.graph.get_graph(xray=xray_arg in ("true", "1"))
+    drawable = spec.graph.get_graph(xray=xray)
     return drawable.to_json()

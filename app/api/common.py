@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any
 
+import flask_smorest
 from flask import current_app
+from webargs import core
+from webargs.flaskparser import FlaskParser
 
 from app.errors import InvalidInput, NotFound
 from app.services import Services
 from app.store import assistants as assistant_store
+
+
+class RequestParser(FlaskParser):
+    """webargs' Flask parser, except that: a request body is read as JSON whatever its
+    Content-Type (as the official server reads it: a body is never silently ignored); a body
+    nested too deeply for the JSON decoder is invalid JSON (422, not a 500); unknown query
+    parameters are refused like unknown body fields (the schemas' ``RAISE``)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+    def _raw_load_json(self, req: Any) -> Any:
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        try:
+            return core.parse_json(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "<request body>", 0) from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint reading its arguments with ``RequestParser``."""
+
+    ARGUMENTS_PARSER = RequestParser()
 
 
 def services() -> Services:

@@ -10,17 +10,14 @@ import json
 import uuid
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from app.api import schemas
-from app.api.common import dump_run, resolve_assistant, services
+from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
 from app.api.threads import load_thread
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
 from app.runs import RunStatus
 from app.store import runs as run_store
-from app.store import threads as thread_store
 from workers.broker import send_execute_run
 
 blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
@@ -31,8 +28,10 @@ JOIN_FALLBACK_SECONDS = 5.0
 
 def _merge_config(assistant_config: dict, run_config: dict | None) -> dict:
     config = {**assistant_config, **(run_config or {})}
-    configurable = {**assistant_config.get("configurable", {}),
-                    **((run_config or {}).get("configurable") or {})}
+    configurable = {
+        **assistant_config.get("configurable", {}),
+        **((run_config or {}).get("configurable") or {}),
+    }
     if configurable:
         config["configurable"] = configurable
     return config
@@ -63,8 +62,6 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     run_id = uuid.uuid4()
     if stateless:
         thread_id = uuid.uuid4()
-    elif body.get("if_not_exists") == "create":
-        thread_store.insert(svc.db, thread_id)  # no-op when it exists
     assert thread_id is not None
     config = _merge_config(assistant["config"], body.get("config"))
     stream_mode = body.get("stream_mode") or ["values"]
@@ -98,6 +95,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
         on_completion=body.get("on_completion", "delete") if stateless else "keep",
         thread_metadata={"graph_id": graph_id, "assistant_id": str(assistant_id)},
         reject_if_busy=strategy == "reject",
+        create_thread=body.get("if_not_exists") == "create",
     )
     send_execute_run(svc.actor, row["run_id"], row["version"])
     return row
@@ -189,10 +187,13 @@ def _load_run(thread_id: str, run_id: str) -> dict:
 def list_runs(query: dict, thread_id: str) -> Any:
     thread = load_thread(thread_id)
     rows = run_store.list_for_thread(
-        services().db, thread["thread_id"], status=query.get("status"),
-        limit=query["limit"], offset=query["offset"],
+        services().db,
+        thread["thread_id"],
+        status=query.get("status"),
+        limit=query["limit"],
+        offset=query["offset"],
     )
-    return [dump_run(r) for r in rows]
+    return [select(dump_run(r), query.get("select")) for r in rows]
 
 
 @blp.route("/threads/<thread_id>/runs/<run_id>", methods=["GET"])
@@ -202,8 +203,11 @@ def get(thread_id: str, run_id: str) -> Any:
 
 @blp.route("/threads/<thread_id>/runs/<run_id>/join", methods=["GET"])
 def join(thread_id: str, run_id: str) -> Any:
-    row = _load_run(thread_id, run_id)
-    return _jsonify(join_output(row["run_id"], row["thread_id"]))
+    # not _load_run: a finished stateless run may be deleted already; join_output then answers
+    # its kept result (or 404)
+    tid = parse_uuid(thread_id, "thread")
+    rid = parse_uuid(run_id, "run")
+    return _jsonify(join_output(rid, tid))
 
 
 def _jsonify(value: Any) -> Any:
@@ -251,5 +255,3 @@ def delete(thread_id: str, run_id: str) -> Any:
         publish_run_done(svc.redis, row["run_id"])
         _wake_next(row["thread_id"])
     return "", 204
-
-

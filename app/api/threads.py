@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from app import serde
 from app.api import schemas
-from app.api.common import dump_thread, select, services
+from app.api.common import Blueprint, dump_thread, select, services
 from app.api.errors import parse_uuid
 from app.errors import Conflict, NotFound
 from app.store import threads as thread_store
@@ -62,7 +60,6 @@ def delete(thread_id: str) -> Any:
     tid = parse_uuid(thread_id, "thread")
     if not thread_store.delete(svc.db, tid):
         raise NotFound(f"Thread with ID {tid} not found")
-    svc.saver.delete_thread(str(tid))
     return "", 204
 
 
@@ -85,8 +82,10 @@ def search(body: dict) -> Any:
 @blp.route("/threads/count", methods=["POST"])
 @blp.arguments(schemas.ThreadCountSchema)
 def count(body: dict) -> Any:
-    return thread_store.count(
-        services().db, status=body.get("status"), metadata=body.get("metadata")
+    from flask import jsonify  # a bare int is not a valid Flask response
+
+    return jsonify(
+        thread_store.count(services().db, status=body.get("status"), metadata=body.get("metadata"))
     )
 
 
@@ -143,10 +142,19 @@ def get_state(thread_id: str) -> Any:
     graph_id = row["metadata"].get("graph_id")
     if graph_id not in svc.registry:
         return {
-            "values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None,
-            "checkpoint": {"thread_id": str(row["thread_id"]), "checkpoint_ns": "",
-                           "checkpoint_id": None},
-            "parent_checkpoint": None, "interrupts": [], "checkpoint_id": None,
+            "values": {},
+            "next": [],
+            "tasks": [],
+            "metadata": {},
+            "created_at": None,
+            "checkpoint": {
+                "thread_id": str(row["thread_id"]),
+                "checkpoint_ns": "",
+                "checkpoint_id": None,
+            },
+            "parent_checkpoint": None,
+            "interrupts": [],
+            "checkpoint_id": None,
             "parent_checkpoint_id": None,
         }
     graph = svc.registry.get(graph_id).graph.copy(update={"checkpointer": svc.saver})

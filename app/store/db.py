@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import serde
-from app.errors import StoreUnavailable
+from app.errors import InvalidInput, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ def retrying(
         except RETRYABLE as exc:
             if time.monotonic() + delay > deadline:
                 raise StoreUnavailable(f"{what}: Postgres unavailable ({exc})") from exc
-            logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, exc)
+            logger.warning(
+                "%s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, exc
+            )
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -139,13 +141,20 @@ class Database:
 
         Raises:
             StoreUnavailable: Postgres kept failing for ``retry_seconds``.
+            InvalidInput: Postgres refused a value (``DataError``: a NUL character or a lone
+                surrogate in text or JSON, NaN/Infinity in JSON, a number out of range).
         """
 
         def attempt() -> T:
             with self.pool.connection() as conn:
                 return work(conn)
 
-        return retrying(attempt, budget_seconds=self.retry_seconds, what=what)
+        try:
+            return retrying(attempt, budget_seconds=self.retry_seconds, what=what)
+        except psycopg.DataError as exc:
+            primary = exc.diag.message_primary or str(exc)
+            detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
+            raise InvalidInput(f"Invalid value: {primary}{detail}") from exc
 
     def fetch(self, name: str, params: dict[str, Any] | None = None, **fmt: str) -> list[dict]:
         """Run the named query and return its rows as dicts (retried; see ``run``).

@@ -58,6 +58,7 @@ def insert(
     on_completion: str = "keep",
     thread_metadata: dict | None = None,
     reject_if_busy: bool = False,
+    create_thread: bool = False,
 ) -> dict:
     """Insert a pending run (creating its temporary thread when ``temporary``).
 
@@ -68,6 +69,8 @@ def insert(
         reject_if_busy: multitask strategy "reject": refuse when the thread has a pending or
             running run (checked under a lock on the thread's row, so two creations cannot
             both pass).
+        create_thread: ``if_not_exists="create"``: create the thread if it does not exist, in
+            the run's transaction (a refused run leaves no thread behind).
 
     Raises:
         NotFound: the thread does not exist.
@@ -85,8 +88,11 @@ def insert(
         "on_completion": on_completion,
         "thread_metadata": jsonb(thread_metadata or {}),
     }
-    if reject_if_busy:
-        row = db.run(lambda conn: _insert_unless_busy(conn, params), "insert_run")
+    if reject_if_busy or create_thread:
+        row = db.run(
+            lambda conn: _insert_unless_busy(conn, params, reject_if_busy, create_thread),
+            "insert_run",
+        )
     else:
         row = db.fetch_one("insert_run_with_thread" if temporary else "insert_run", params)
     if row is None:
@@ -96,16 +102,23 @@ def insert(
     return row
 
 
-def _insert_unless_busy(conn: Any, params: dict) -> dict | None:
+def _insert_unless_busy(
+    conn: Any, params: dict, reject_if_busy: bool = True, create_thread: bool = False
+) -> dict | None:
     with conn.transaction():
-        if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:
-            return None
-        active = conn.execute(QUERIES["thread_active_run"], params).fetchone()
-        if active is not None:
-            raise Conflict(
-                f"Thread {params['thread_id']} is busy with run {active['run_id']} "
-                f"({active['status']}); multitask_strategy is reject"
+        if create_thread:
+            conn.execute(
+                QUERIES["insert_thread"], {"thread_id": params["thread_id"], "metadata": jsonb({})}
             )
+        if reject_if_busy:
+            if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:
+                return None
+            active = conn.execute(QUERIES["thread_active_run"], params).fetchone()
+            if active is not None:
+                raise Conflict(
+                    f"Thread {params['thread_id']} is busy with run {active['run_id']} "
+                    f"({active['status']}); multitask_strategy is reject"
+                )
         return conn.execute(QUERIES["insert_run"], params).fetchone()
 
 
