@@ -5,8 +5,10 @@ Redis key layout (everything Callboard keeps in Redis; losing all of it loses no
     callboard:heartbeat:<run_id>:<claim_token>   string, TTL = HEARTBEAT_SECONDS; a live attempt
     callboard:result:<run_id>                    JSON output of a finished temporary run whose
                                                  thread was deleted, TTL 1 h (join reads it)
-    channel callboard:run-done                   payload: run_id; published after a run ends
-    channel callboard:run-cancel                 payload: {"run_id", "action"}; a cancel request
+    channel callboard:<db>:run-done              payload: run_id; published after a run ends
+    channel callboard:<db>:run-cancel            payload: {"run_id", "action"}; a cancel request
+    (pub/sub channels are server-wide, not per DB number: <db> keeps two deployments, or two
+    test sessions, that share one Redis server on different DB numbers apart)
     (Dramatiq keeps its own keys under dramatiq:*)
 
 Every call retries connection errors with exponential backoff (redis-py's ``Retry``); a caller
@@ -24,13 +26,14 @@ import uuid
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
-RUN_DONE_CHANNEL = "callboard:run-done"
-RUN_CANCEL_CHANNEL = "callboard:run-cancel"
+RUN_DONE = "run-done"
+RUN_CANCEL = "run-cancel"
 RESULT_TTL_SECONDS = 3600
 
 
@@ -40,6 +43,12 @@ def heartbeat_key(run_id: uuid.UUID | str, claim_token: uuid.UUID | str) -> str:
 
 def result_key(run_id: uuid.UUID | str) -> str:
     return f"callboard:result:{run_id}"
+
+
+def channel(client: redis.Redis, name: str) -> str:
+    """The pub/sub channel ``name`` of the Redis DB ``client`` uses (``callboard:<db>:<name>``)."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"callboard:{db}:{name}"
 
 
 def make_redis(url: str, *, retries: int = 12, socket_timeout: float = 5.0) -> redis.Redis:
@@ -60,10 +69,23 @@ def make_redis(url: str, *, retries: int = 12, socket_timeout: float = 5.0) -> r
     )
 
 
+def make_async_redis(url: str, *, retries: int = 12) -> redis.asyncio.Redis:
+    """``make_redis`` for asyncio code (the worker's event loop)."""
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    return redis.asyncio.Redis.from_url(
+        url,
+        retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.02), retries),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError],
+        socket_timeout=5.0,
+        socket_connect_timeout=2.0,
+    )
+
+
 def publish_run_done(client: redis.Redis, run_id: uuid.UUID) -> None:
     """Tell every web process that ``run_id`` reached a terminal status (best effort)."""
     try:
-        client.publish(RUN_DONE_CHANNEL, str(run_id))
+        client.publish(channel(client, RUN_DONE), str(run_id))
     except redis.RedisError as exc:
         logger.warning("could not publish the end of run %r: %s", str(run_id), exc)
 
@@ -71,7 +93,9 @@ def publish_run_done(client: redis.Redis, run_id: uuid.UUID) -> None:
 def publish_cancel(client: redis.Redis, run_id: uuid.UUID, action: str) -> None:
     """Fast path of a cancel (the durable record is in Postgres; workers also poll it)."""
     try:
-        client.publish(RUN_CANCEL_CHANNEL, json.dumps({"run_id": str(run_id), "action": action}))
+        client.publish(
+            channel(client, RUN_CANCEL), json.dumps({"run_id": str(run_id), "action": action})
+        )
     except redis.RedisError as exc:
         logger.warning("could not publish the cancel of run %r: %s", str(run_id), exc)
 
@@ -124,7 +148,7 @@ class RunWaiter:
     """Lets request threads wait for the end of a run without polling Postgres in a loop.
 
     The listener thread starts on first use (after gunicorn forks), subscribed to
-    ``RUN_DONE_CHANNEL``; ``wait`` returns when the run is announced or after ``timeout``
+    the run-done channel; ``wait`` returns when the run is announced or after ``timeout``
     seconds, whichever comes first. Callers check Postgres before and after waiting.
     """
 
@@ -138,7 +162,10 @@ class RunWaiter:
         with self._lock:
             if self._subscriber is None:
                 self._subscriber = Subscriber(
-                    self.client, RUN_DONE_CHANNEL, self._on_done, "callboard-run-done"
+                    self.client,
+                    channel(self.client, RUN_DONE),
+                    self._on_done,
+                    "callboard-run-done",
                 ).start()
         self._subscriber.ready.wait(timeout=2.0)
 

@@ -25,10 +25,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.graphs import Registry
+from app.notify import make_async_redis
 from app.runs import RunStatus
 from app.store.checkpoints import FencedPostgresSaver, Lease, LeaseLost, current_lease
 from app.store.db import RETRYABLE
 from app.store.runs import Claim
+from app.streams import StreamWriter
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +102,11 @@ class Executor:
     Parameters:
         registry: the loaded graphs.
         database_url: Postgres for the checkpointer (its own async pool).
+        redis_url: Redis for the run event streams (an asyncio client on this loop).
         n_jobs: runs at once (sizes the sync-node thread pool and the connection pool).
     """
 
-    def __init__(self, registry: Registry, database_url: str, n_jobs: int) -> None:
+    def __init__(self, registry: Registry, database_url: str, n_jobs: int, redis_url: str) -> None:
         self.registry = registry
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(
@@ -123,6 +126,7 @@ class Executor:
         )
         self._call(self.pool.open(wait=False))
         self.checkpointer: FencedPostgresSaver = self._call(self._make_checkpointer())
+        self.aredis = make_async_redis(redis_url)
 
     async def _make_checkpointer(self) -> FencedPostgresSaver:
         # the saver binds to the running loop when built
@@ -138,6 +142,7 @@ class Executor:
     def close(self) -> None:
         """Close the checkpointer's pool and stop the loop (running attempts are abandoned)."""
         self._call(self.pool.close())
+        self._call(self.aredis.aclose())
         self._call(self.loop.shutdown_default_executor())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
@@ -147,10 +152,6 @@ class Executor:
     def active_run_ids(self) -> list[uuid.UUID]:
         with self._lock:
             return list(self._active)
-
-    def delete_thread(self, thread_id: uuid.UUID) -> None:
-        """Delete the checkpoints of ``thread_id`` (a temporary thread after its run)."""
-        self._call(self.checkpointer.adelete_thread(str(thread_id)))
 
     def execute(self, claim: Claim, timeout: float) -> Outcome:
         """Run the claimed attempt to its end (blocking the calling thread); never raises for the
@@ -184,54 +185,49 @@ class Executor:
         with self._lock:
             self._active[claim.run_id] = active
         current_lease.set(Lease(claim.run_id, claim.claim_token))
-        values: Any = None
-        interrupted = False
+        writer = StreamWriter(
+            self.aredis, claim.run_id, claim.thread_id, to_thread=not claim.run.get("temporary")
+        )
+        progress = _Progress()
         try:
-            run = claim.run
-            kwargs = run["kwargs"]
-            config = _run_config(claim)
-            spec = self.registry.get(run["graph_id"])
-            graph = spec.build(config).copy(update={"checkpointer": self.checkpointer})
-            command = kwargs.get("command")
-            graph_input = Command(**command) if command else kwargs.get("input")
+            await writer.send("metadata", {"run_id": str(claim.run_id), "attempt": claim.attempt})
             async with asyncio.timeout(timeout) as deadline:
                 try:
-                    async for mode, chunk in graph.astream(
-                        graph_input,
-                        config,
-                        stream_mode=["values", "updates"],
-                        context=kwargs.get("context") or None,
-                        durability=kwargs.get("durability") or "async",
-                        interrupt_before=kwargs.get("interrupt_before"),
-                        interrupt_after=kwargs.get("interrupt_after"),
-                    ):
-                        if mode == "values":
-                            values = chunk
-                        elif isinstance(chunk, dict) and "__interrupt__" in chunk:
-                            interrupted = True
+                    await self._stream_graph(claim, writer, progress)
                 except TimeoutError as exc:
                     if deadline.expired():
                         raise
                     raise _GraphTimeoutError(str(exc)) from None
-            return Outcome(Verdict.FINISH, RunStatus.SUCCESS, output=values, values=values,
-                           interrupted=interrupted)
+            return Outcome(
+                Verdict.FINISH,
+                RunStatus.SUCCESS,
+                output=progress.values,
+                values=progress.values,
+                interrupted=progress.interrupted,
+            )
         except TimeoutError:
             message = f"run exceeded its time limit of {timeout:g} s"
-            return Outcome(Verdict.FINISH, RunStatus.TIMEOUT,
-                           error={"error": "TimeoutError", "message": message}, values=values)
+            error = {"error": "TimeoutError", "message": message}
+            await writer.send("error", error)
+            return Outcome(Verdict.FINISH, RunStatus.TIMEOUT, error=error, values=progress.values)
         except asyncio.CancelledError:
             reason = active.reason
             if reason is None:  # the loop itself is going away
                 raise
             task.uncancel()
             if reason == StopReason.CANCEL:
-                return Outcome(Verdict.FINISH, RunStatus.INTERRUPTED, values=values, error={
-                    "error": "UserInterrupt", "message": "run cancelled"})
+                return Outcome(
+                    Verdict.FINISH,
+                    RunStatus.INTERRUPTED,
+                    values=progress.values,
+                    error={"error": "UserInterrupt", "message": "run cancelled"},
+                )
             if reason == StopReason.ROLLBACK:
                 return Outcome(Verdict.ROLLBACK)
             if reason == StopReason.SHUTDOWN:
-                return Outcome(Verdict.HAND_BACK, error={"error": "Shutdown", "message":
-                                                         "worker shut down"})
+                return Outcome(
+                    Verdict.HAND_BACK, error={"error": "Shutdown", "message": "worker shut down"}
+                )
             return Outcome(Verdict.DISCARD)
         except LeaseLost:
             return Outcome(Verdict.DISCARD)
@@ -239,16 +235,121 @@ class Executor:
             return Outcome(Verdict.REQUEUE, error=_error(exc))
         except _GraphTimeoutError as exc:
             error = {"error": "TimeoutError", "message": str(exc)}
-            return Outcome(Verdict.FINISH, RunStatus.ERROR, error=error, values=values)
+            await writer.send("error", error)
+            return Outcome(Verdict.FINISH, RunStatus.ERROR, error=error, values=progress.values)
         except Exception as exc:  # noqa: BLE001 - the graph's own failure is the run's result
             logger.info("run %r failed: %s: %s", str(claim.run_id), type(exc).__name__, exc)
-            return Outcome(Verdict.FINISH, RunStatus.ERROR, error=_error(exc), values=values)
+            await writer.send("error", _error(exc))
+            return Outcome(
+                Verdict.FINISH, RunStatus.ERROR, error=_error(exc), values=progress.values
+            )
         finally:
             with self._lock:
                 self._active.pop(claim.run_id, None)
             active.done.set()
 
+    async def _stream_graph(self, claim: Claim, writer: StreamWriter, progress: _Progress) -> None:
+        """Run the graph, publishing the requested stream modes and tracking the final values."""
+        run = claim.run
+        kwargs = run["kwargs"]
+        config = _run_config(claim)
+        spec = self.registry.get(run["graph_id"])
+        graph = spec.build(config).copy(update={"checkpointer": self.checkpointer})
+        command = kwargs.get("command")
+        graph_input = Command(**command) if command else kwargs.get("input")
+        requested = list(kwargs.get("stream_mode") or ["values"])
+        subgraphs = bool(kwargs.get("subgraphs"))
+        publisher = _Publisher(writer, requested)
+        # LangGraph's modes: what was asked, plus values (the result) and updates (interrupts)
+        modes = sorted(
+            {_LANGGRAPH_MODE.get(m, m) for m in requested if m != "events"} | {"values", "updates"}
+        )
+        options: dict[str, Any] = {
+            "stream_mode": modes,
+            "subgraphs": subgraphs,
+            "context": kwargs.get("context") or None,
+            "durability": kwargs.get("durability") or "async",
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+        }
+        if "events" in requested:
+            async for event in graph.astream_events(graph_input, config, version="v2", **options):
+                await writer.send("events", event)
+                if event.get("event") == "on_chain_stream" and not event.get("parent_ids"):
+                    await self._on_chunk(event["data"]["chunk"], subgraphs, publisher, progress)
+        else:
+            async for item in graph.astream(graph_input, config, **options):
+                await self._on_chunk(item, subgraphs, publisher, progress)
+        await publisher.finish()
+
+    @staticmethod
+    async def _on_chunk(
+        item: Any, subgraphs: bool, publisher: _Publisher, progress: _Progress
+    ) -> None:
+        namespace, (mode, chunk) = (item[0], item[1:]) if subgraphs else ((), item)
+        if not namespace:
+            if mode == "values":
+                progress.values = chunk
+            elif mode == "updates" and isinstance(chunk, dict) and "__interrupt__" in chunk:
+                progress.interrupted = True
+        await publisher.publish(mode, tuple(namespace), chunk)
+
+
+# stream modes of the API that LangGraph names otherwise
+_LANGGRAPH_MODE = {"messages-tuple": "messages"}
+
+
+@dataclass
+class _Progress:
+    values: Any = None
+    interrupted: bool = False
+
+
+class _Publisher:
+    """Turns LangGraph's ``(namespace, mode, chunk)`` into the official server's SSE events.
+
+    ``messages-tuple`` → ``messages`` events ``[message, metadata]``; ``messages`` →
+    ``messages/metadata`` once per message, then ``messages/partial`` with the message
+    accumulated so far, and ``messages/complete`` at the end. Subgraph events are named
+    ``<mode>|<namespace>``.
+    """
+
+    def __init__(self, writer: StreamWriter, requested: list[str]) -> None:
+        self.writer = writer
+        self.requested = set(requested)
+        self._messages: dict[str, Any] = {}
+
+    async def publish(self, mode: str, namespace: tuple[str, ...], chunk: Any) -> None:
+        suffix = "|" + "|".join(namespace) if namespace else ""
+        if mode == "messages":
+            await self._message(chunk, suffix)
+        elif mode in self.requested:
+            await self.writer.send(mode + suffix, chunk)
+
+    async def _message(self, chunk: Any, suffix: str) -> None:
+        message, metadata = chunk
+        if "messages-tuple" in self.requested:
+            await self.writer.send("messages" + suffix, [message, metadata])
+        if "messages" not in self.requested:
+            return
+        message_id = getattr(message, "id", None) or "unknown"
+        seen = self._messages.get(message_id)
+        if seen is None:
+            await self.writer.send(
+                "messages/metadata" + suffix, {message_id: {"metadata": metadata}}
+            )
+            seen = message
+        elif hasattr(seen, "__add__") and type(seen) is type(message):
+            seen = seen + message
+        else:
+            seen = message
+        self._messages[message_id] = seen
+        await self.writer.send("messages/partial" + suffix, [seen])
+
+    async def finish(self) -> None:
+        if "messages" in self.requested and self._messages:
+            await self.writer.send("messages/complete", list(self._messages.values()))
+
 
 class _GraphTimeoutError(Exception):
     """A TimeoutError raised by the graph itself, not by the run's time limit."""
-
