@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import dramatiq
 import redis
 
-from app.notify import heartbeat_key, publish_run_done
+from app.notify import heartbeat_key
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.store.db import QUERIES, Database
 from workers.broker import send_execute_run
+from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +92,17 @@ def requeue_stale_runs(
             continue  # finished or requeued by someone else meanwhile
         if moved["status"] == RunStatus.PENDING:
             report.requeued += 1
-            logger.warning("run %r: heartbeat lapsed, requeued (attempt %d of %d used)",
-                           str(row["run_id"]), row["attempt"], max_attempts)
+            logger.warning(
+                "run %r: heartbeat lapsed, requeued (attempt %d of %d used)",
+                str(row["run_id"]),
+                row["attempt"],
+                max_attempts,
+            )
             send_execute_run(actor, moved["run_id"], moved["version"])
         else:
             report.failed += 1
-            logger.error("run %r: heartbeat lapsed with no attempt left: error",
-                         str(row["run_id"]))
-            publish_run_done(client, moved["run_id"])
-            nxt = run_store.next_pending(db, moved["thread_id"])
-            if nxt is not None:
-                send_execute_run(actor, nxt["run_id"], nxt["version"])
+            logger.error("run %r: heartbeat lapsed with no attempt left: error", str(row["run_id"]))
+            after_run_end(db, client, actor, moved)
     return report
 
 

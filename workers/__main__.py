@@ -23,7 +23,7 @@ import dramatiq
 
 from app.config import Settings
 from app.graphs import Registry
-from app.notify import RUN_CANCEL_CHANNEL, Subscriber, make_redis
+from app.notify import RUN_CANCEL, Subscriber, channel, make_redis
 from app.store.db import Database
 from workers import runtime
 from workers.actors.execute_run import execute_run
@@ -32,6 +32,12 @@ from workers.executor import Executor, StopReason
 from workers.heartbeat import Heartbeats
 
 logger = logging.getLogger("workers")
+
+# longest wait of the consumer between two fetches from Redis (milliseconds): Dramatiq's
+# consumer backs off up to this both when the queue is empty and when all N_JOBS_PER_WORKER
+# slots are busy, so it bounds both the idle pickup latency and how long a freed slot stays
+# empty (its default, 1000 ms, would add up to a second to each)
+POLL_MS = 20
 
 
 def _on_cancel(executor: Executor):
@@ -64,11 +70,13 @@ def main() -> int:
     client = make_redis(settings.redis_url)
     broker = make_broker(settings)
     actor = declare_execute_run(broker, execute_run, settings.queue_name)
-    executor = Executor(registry, settings.database_url, n_jobs)
+    executor = Executor(registry, settings.database_url, n_jobs, settings.redis_url)
     heartbeats = Heartbeats(client, db, executor, settings.heartbeat_seconds, worker_id).start()
     rt = runtime.Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)
     runtime.install(rt)
-    cancels = Subscriber(client, RUN_CANCEL_CHANNEL, _on_cancel(executor), "cancel-listener")
+    cancels = Subscriber(
+        client, channel(client, RUN_CANCEL), _on_cancel(executor), "cancel-listener"
+    )
     cancels.start()
 
     signals = threading.Event()
@@ -85,7 +93,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    worker = dramatiq.Worker(broker, worker_threads=n_jobs, queues={settings.queue_name})
+    # worker_timeout bounds the Redis consumer's idle long-poll backoff (Dramatiq's default,
+    # 1000 ms, would add up to a second of pickup latency to a run created on an idle worker)
+    worker = dramatiq.Worker(
+        broker, worker_threads=n_jobs, queues={settings.queue_name}, worker_timeout=POLL_MS
+    )
     worker.queue_prefetch = n_jobs
     worker.start()
     logger.info("worker %s ready: %d jobs, queue %r", worker_id, n_jobs, settings.queue_name)

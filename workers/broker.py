@@ -39,7 +39,9 @@ def make_broker(settings: Settings) -> RedisBroker:
     return broker
 
 
-def declare_execute_run(broker: RedisBroker, fn=None, queue_name: str = "callboard") -> dramatiq.Actor:
+def declare_execute_run(
+    broker: RedisBroker, fn=None, queue_name: str = "callboard"
+) -> dramatiq.Actor:
     """Declare the ``execute_run`` actor on ``broker``.
 
     ``fn`` is the body (the worker passes ``workers.actors.execute_run.execute_run``); senders

@@ -106,8 +106,18 @@ WHERE thread_id = %(thread_id)s
 RETURNING *;
 
 -- name: delete_thread
--- Delete a thread; its runs go with it (ON DELETE CASCADE).
-DELETE FROM threads WHERE thread_id = %(thread_id)s RETURNING thread_id;
+-- Delete a thread, its runs (ON DELETE CASCADE) and its checkpoints (LangGraph's tables, keyed
+-- by the thread id as text), in one statement.
+WITH deleted AS (
+    DELETE FROM threads WHERE thread_id = %(thread_id)s RETURNING thread_id
+), checkpoints AS (
+    DELETE FROM checkpoints WHERE thread_id = %(thread_id)s::text
+), writes AS (
+    DELETE FROM checkpoint_writes WHERE thread_id = %(thread_id)s::text
+), blobs AS (
+    DELETE FROM checkpoint_blobs WHERE thread_id = %(thread_id)s::text
+)
+SELECT thread_id FROM deleted;
 
 -- name: search_threads
 -- Threads filtered by status, metadata containment and ids.

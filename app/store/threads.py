@@ -11,7 +11,9 @@ SORT_COLUMNS = ("thread_id", "status", "created_at", "updated_at")
 
 def insert(db: Database, thread_id: uuid.UUID, metadata: dict | None = None) -> dict | None:
     """Insert a thread; None when the id exists already."""
-    return db.fetch_one("insert_thread", {"thread_id": thread_id, "metadata": jsonb(metadata or {})})
+    return db.fetch_one(
+        "insert_thread", {"thread_id": thread_id, "metadata": jsonb(metadata or {})}
+    )
 
 
 def get(db: Database, thread_id: uuid.UUID) -> dict | None:
@@ -24,7 +26,7 @@ def update(db: Database, thread_id: uuid.UUID, metadata: dict) -> dict | None:
 
 
 def delete(db: Database, thread_id: uuid.UUID) -> bool:
-    """Delete the thread and, by cascade, its runs. Checkpoints are the caller's to delete."""
+    """Delete the thread, its runs and its checkpoints; False if it did not exist."""
     return db.fetch_one("delete_thread", {"thread_id": thread_id}) is not None
 
 

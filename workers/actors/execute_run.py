@@ -10,18 +10,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
-from app.notify import RESULT_TTL_SECONDS, publish_run_done, result_key
+from app.errors import InvalidInput
 from app.runs import RunStatus
 from app.store import runs as run_store
-from app.store import threads as thread_store
 from app.store.runs import Claim
 from workers import runtime
 from workers.broker import send_execute_run
 from workers.executor import Outcome, Verdict
+from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +38,22 @@ def execute_run(run_id: str, version: int) -> None:
         if rt.stopping.is_set():
             outcome = Outcome(Verdict.HAND_BACK)
         else:
-            outcome = rt.executor.execute(claim, rt.settings.run_timeout_seconds)
+            outcome = rt.executor.execute(
+                claim, run_timeout(claim, rt.settings.run_timeout_seconds)
+            )
     finally:
         rt.heartbeats.remove(claim.run_id)
     settle(rt, claim, outcome)
+
+
+def run_timeout(claim: Claim, default: float) -> float:
+    """The run's time limit in seconds: ``configurable.run_timeout_seconds`` of the run's config
+    (set on the assistant, or on the run) when given, else ``RUN_TIMEOUT_SECONDS``."""
+    configurable = (claim.run["kwargs"].get("config") or {}).get("configurable") or {}
+    value = configurable.get("run_timeout_seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default
 
 
 def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
@@ -67,20 +78,34 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             send_execute_run(rt.actor, claim.run_id, row["version"])
         else:
             logger.error("run %r: gave up after %d attempts: %s", run_id, claim.attempt, reason)
-            _after_end(rt, claim, row)
+            after_run_end(rt.db, rt.redis, rt.actor, row)
         return
     status = outcome.status if outcome.verdict == Verdict.FINISH else RunStatus.INTERRUPTED
     assert status is not None
-    row = run_store.finish(
-        rt.db, claim, status, output=_result(outcome), error=outcome.error, values=outcome.values
-    )
+    try:
+        row = run_store.finish(
+            rt.db,
+            claim,
+            status,
+            output=_result(outcome),
+            error=outcome.error,
+            values=outcome.values,
+        )
+    except InvalidInput as exc:  # e.g. a NUL character, which jsonb cannot hold
+        error = {
+            "error": "UnstorableResult",
+            "message": f"the run's result cannot be stored: {exc}",
+        }
+        logger.warning("run %r: %s", run_id, error["message"])
+        status = RunStatus.ERROR
+        row = run_store.finish(rt.db, claim, status, output={"__error__": error}, error=error)
     if row is None:
         logger.warning("run %r: lease lost at finish, result discarded", run_id)
         return
     logger.info("run %r: %s", run_id, status, extra={"run_id": run_id})
     if outcome.verdict == Verdict.ROLLBACK:
         run_store.delete(rt.db, claim.run_id, claim.thread_id)
-    _after_end(rt, claim, row)
+    after_run_end(rt.db, rt.redis, rt.actor, row)
 
 
 def _result(outcome: Outcome) -> object:
@@ -90,17 +115,3 @@ def _result(outcome: Outcome) -> object:
     if outcome.error:
         return {"__error__": outcome.error}
     return outcome.values
-
-
-def _after_end(rt: runtime.Runtime, claim: Claim, row: dict) -> None:
-    if row.get("temporary") and row.get("on_completion") == "delete":
-        try:
-            rt.redis.set(result_key(claim.run_id), json.dumps(row["output"]), ex=RESULT_TTL_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - best effort: join falls back to 404
-            logger.warning("run %r: could not keep its result in Redis: %s", str(claim.run_id), exc)
-        rt.executor.delete_thread(claim.thread_id)
-        thread_store.delete(rt.db, claim.thread_id)
-    publish_run_done(rt.redis, claim.run_id)
-    nxt = run_store.next_pending(rt.db, claim.thread_id)
-    if nxt is not None:
-        send_execute_run(rt.actor, nxt["run_id"], nxt["version"])
