@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,8 +21,6 @@ import redis
 
 from app.config import Settings
 from migrations import apply_all
-from typing import Any
-
 from tests.support import Stack, close_runtime, database_url_for, make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent

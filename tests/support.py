@@ -114,11 +114,15 @@ class Stack:
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], port: int | None) -> Proc:
         log = self.tmp / f"{name}-{len(self.procs)}.log"
-        handle = open(log, "wb")  # noqa: SIM115 - closed with the process
-        popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a PaaS dyno has
-        )
+        with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
+            popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as a PaaS dyno has
+            )
         proc = Proc(name, popen, log, port)
         self.procs.append(proc)
         return proc
@@ -126,10 +130,22 @@ class Stack:
     def web(self, threads: int = 32, workers: int = 1, **env: str) -> Proc:
         port = free_port()
         argv = [
-            sys.executable, "-m", "gunicorn", "app:create_app()",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads), "--timeout", "0",
-            "--graceful-timeout", "10",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app:create_app()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--timeout",
+            "0",
+            "--graceful-timeout",
+            "10",
         ]
         proc = self._start("web", argv, self.env(**env), port)
 
@@ -193,7 +209,9 @@ def make_runtime(settings: Settings) -> Any:
     db = Database(settings.database_url, max_size=settings.n_jobs_per_worker + 2)
     client = make_redis(settings.redis_url)
     actor = declare_execute_run(make_broker(settings), queue_name=settings.queue_name)
-    executor = Executor(registry, settings.database_url, settings.n_jobs_per_worker)
+    executor = Executor(
+        registry, settings.database_url, settings.n_jobs_per_worker, settings.redis_url
+    )
     worker_id = make_worker_id()
     heartbeats = Heartbeats(client, db, executor, settings.heartbeat_seconds, worker_id).start()
     return Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)

@@ -12,7 +12,8 @@ from workers.actors.execute_run import execute_run
 def test_run_created_over_http_executes_once(client, runtime, ledger):
     thread = client.post("/threads", json={}).get_json()
     run = client.post(
-        f"/threads/{thread['thread_id']}/runs", json={"assistant_id": "ledger", "input": {"echo": 7}}
+        f"/threads/{thread['thread_id']}/runs",
+        json={"assistant_id": "ledger", "input": {"echo": 7}},
     ).get_json()
     assert run["status"] == "pending"
     execute_run(run["run_id"], 1)
