@@ -73,7 +73,9 @@ class Settings:
             config_path=env.get("CALLBOARD_CONFIG") or DEFAULT_CONFIG,
             n_jobs_per_worker=_int(env, "N_JOBS_PER_WORKER", cls.n_jobs_per_worker, minimum=1),
             heartbeat_seconds=_float(env, "HEARTBEAT_SECONDS", cls.heartbeat_seconds),
-            sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds),
+            sweep_interval_seconds=_float(
+                env, "SWEEP_INTERVAL_SECONDS", cls.sweep_interval_seconds
+            ),
             shutdown_grace_seconds=_float(
                 env, "SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, minimum=-1e-9
             ),

@@ -84,7 +84,7 @@ class Registry:
             raise ConfigurationError(f"graph registry {config_path} is not JSON: {exc}") from None
         graphs = document.get("graphs") if isinstance(document, dict) else None
         if not isinstance(graphs, dict) or not graphs:
-            raise ConfigurationError(f"{config_path} has no \"graphs\" object")
+            raise ConfigurationError(f'{config_path} has no "graphs" object')
         base = config_path.parent
         if str(base) not in sys.path:
             sys.path.insert(0, str(base))  # "dependencies": ["."] in langgraph.json terms

@@ -51,7 +51,11 @@ class Services:
         client = make_redis(settings.redis_url)
         broker = make_broker(settings)
         actor = declare_execute_run(broker, queue_name=settings.queue_name)
-        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+        }
         checkpoint_pool = ConnectionPool(
             settings.database_url, min_size=0, max_size=10, kwargs=kwargs, open=True, timeout=10
         )

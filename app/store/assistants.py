@@ -113,7 +113,11 @@ def search(
 
 
 def count(
-    db: Database, *, graph_id: str | None = None, name: str | None = None, metadata: dict | None = None
+    db: Database,
+    *,
+    graph_id: str | None = None,
+    name: str | None = None,
+    metadata: dict | None = None,
 ) -> int:
     row = db.fetch_one("count_assistants", _filters(graph_id, name, metadata))
     return int(row["count"]) if row else 0
@@ -124,8 +128,12 @@ def list_versions(
 ) -> list[dict]:
     return db.fetch(
         "list_assistant_versions",
-        {"assistant_id": assistant_id, "metadata": jsonb(metadata or {}), "limit": limit,
-         "offset": offset},
+        {
+            "assistant_id": assistant_id,
+            "metadata": jsonb(metadata or {}),
+            "limit": limit,
+            "offset": offset,
+        },
     )
 
 

@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make up    install, migrate, and run web + worker + sweeper on the example graphs
+#   make test  install and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/callboard
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+PORT ?= 8000
+
+.PHONY: install install-test services db up test bench lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+# start the machine's Postgres and Redis when they are not answering
+services:
+	@pg_isready -h 127.0.0.1 -p 5432 -q || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+	@for i in $$(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 0.2; done; echo "Postgres or Redis did not start" >&2; exit 1
+
+db: services
+	@psql "$${DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$${DATABASE_URL##*/}'" | grep -q 1 \
+		|| psql "$${DATABASE_URL%/*}/postgres" -c "CREATE DATABASE \"$${DATABASE_URL##*/}\""
+	$(BIN)/python -m migrations
+
+up: install db
+	$(BIN)/honcho start -p $(PORT) web worker sweeper
+
+test: install-test services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test services
+	$(BIN)/python bench/e2e.py
