@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -126,11 +127,16 @@ class Executor:
         )
         self._call(self.pool.open(wait=False))
         self.checkpointer: FencedPostgresSaver = self._call(self._make_checkpointer())
+        # the long-term memory store graphs reach at run time (LangGraph's PostgresStore)
+        self.store: AsyncPostgresStore = self._call(self._make_store())
         self.aredis = make_async_redis(redis_url)
 
     async def _make_checkpointer(self) -> FencedPostgresSaver:
         # the saver binds to the running loop when built
         return FencedPostgresSaver(self.pool)  # type: ignore[arg-type]
+
+    async def _make_store(self) -> AsyncPostgresStore:
+        return AsyncPostgresStore(self.pool)  # type: ignore[arg-type]
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -254,7 +260,9 @@ class Executor:
         kwargs = run["kwargs"]
         config = _run_config(claim)
         spec = self.registry.get(run["graph_id"])
-        graph = spec.build(config).copy(update={"checkpointer": self.checkpointer})
+        graph = spec.build(config).copy(
+            update={"checkpointer": self.checkpointer, "store": self.store}
+        )
         command = kwargs.get("command")
         graph_input = Command(**command) if command else kwargs.get("input")
         requested = list(kwargs.get("stream_mode") or ["values"])

@@ -14,8 +14,9 @@ from app.api import schemas
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
 from app.api.threads import load_thread
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
+from app.run_requests import build_run
 from app.runs import RunStatus
 from app.store import runs as run_store
 from workers.broker import send_execute_run
@@ -26,19 +27,8 @@ blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
 JOIN_FALLBACK_SECONDS = 5.0
 
 
-def _merge_config(assistant_config: dict, run_config: dict | None) -> dict:
-    config = {**assistant_config, **(run_config or {})}
-    configurable = {
-        **assistant_config.get("configurable", {}),
-        **((run_config or {}).get("configurable") or {}),
-    }
-    if configurable:
-        config["configurable"] = configurable
-    return config
-
-
 def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
-    """Validate ``body`` (a ``RunCreateSchema`` load), insert the run, send its message.
+    """Insert the run ``body`` (a ``RunCreateSchema`` load) asks for, then send its message.
 
     ``thread_id`` None = a stateless run on a new temporary thread.
 
@@ -48,55 +38,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     """
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
-    stateless = thread_id is None
-    if not stateless and "on_completion" in body:
-        raise InvalidInput("on_completion applies to stateless runs (POST /runs) only")
-    if stateless and "if_not_exists" in body:
-        raise InvalidInput("if_not_exists applies to runs on a thread only")
-    checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
-    if stateless and checkpoint_id:
-        raise InvalidInput("checkpoint_id needs a thread")
-    durability = body.get("durability")
-    if durability is None and "checkpoint_during" in body:
-        durability = "async" if body["checkpoint_during"] else "exit"
-    run_id = uuid.uuid4()
-    if stateless:
-        thread_id = uuid.uuid4()
-    assert thread_id is not None
-    config = _merge_config(assistant["config"], body.get("config"))
-    stream_mode = body.get("stream_mode") or ["values"]
-    kwargs = {
-        "input": body.get("input"),
-        "command": body.get("command"),
-        "config": config,
-        "context": {**assistant["context"], **(body.get("context") or {})},
-        "stream_mode": stream_mode if isinstance(stream_mode, list) else [stream_mode],
-        "subgraphs": bool(body.get("stream_subgraphs", False)),
-        "interrupt_before": body.get("interrupt_before"),
-        "interrupt_after": body.get("interrupt_after"),
-        "checkpoint_id": checkpoint_id,
-        "durability": durability or "async",
-        "temporary": stateless,
-    }
-    graph_id = assistant["graph_id"]
-    assistant_id = assistant["assistant_id"]
-    metadata = {**(body.get("metadata") or {}), "assistant_id": str(assistant_id)}
-    strategy = body.get("multitask_strategy", "enqueue")
-    row = run_store.insert(
-        svc.db,
-        run_id=run_id,
-        thread_id=thread_id,
-        assistant_id=assistant_id,
-        graph_id=graph_id,
-        metadata=metadata,
-        kwargs=kwargs,
-        multitask_strategy=strategy,
-        temporary=stateless,
-        on_completion=body.get("on_completion", "delete") if stateless else "keep",
-        thread_metadata={"graph_id": graph_id, "assistant_id": str(assistant_id)},
-        reject_if_busy=strategy == "reject",
-        create_thread=body.get("if_not_exists") == "create",
-    )
+    row = run_store.insert(svc.db, **build_run(assistant, body, thread_id))
     send_execute_run(svc.actor, row["run_id"], row["version"])
     return row
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-QUERIES_FILE = Path(__file__).with_name("queries.sql")
+QUERIES_DIR = Path(__file__).parent
 _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 # errors after which the same unit of work may simply be tried again
@@ -42,19 +42,20 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def load_queries(path: Path = QUERIES_FILE) -> dict[str, str]:
-    """Parse ``queries.sql`` into ``{name: sql}``.
+def load_queries(directory: Path = QUERIES_DIR) -> dict[str, str]:
+    """Parse every ``*.sql`` file of ``directory`` (``queries.sql`` for runs, threads and
+    assistants; one file per further resource) into ``{name: sql}``.
 
     Raises:
         ValueError: a name appears twice.
     """
-    text = path.read_text()
-    parts = _BLOCK.split(text)
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in queries:
-            raise ValueError(f"query {name!r} is defined twice in {path}")
-        queries[name] = body.strip().rstrip(";")
+    for path in sorted(directory.glob("*.sql")):
+        parts = _BLOCK.split(path.read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice ({path})")
+            queries[name] = body.strip().rstrip(";")
     return queries
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg.errors
 
 from app.errors import Conflict, NotFound
-from app.runs import THREAD_STATUS_AFTER, RunStatus
+from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
 from app.store.db import QUERIES, Database, jsonb
 
 
@@ -170,8 +170,13 @@ def finish(
     output: Any = None,
     error: dict | None = None,
     values: Any = None,
+    thread_status: ThreadStatus | None = None,
 ) -> dict | None:
     """running → ``status`` (terminal) for the attempt held by ``claim``.
+
+    ``thread_status`` overrides the thread's status after the run (default
+    ``THREAD_STATUS_AFTER[status]``): a run that stopped at an interrupt succeeds, and leaves
+    its thread ``interrupted``.
 
     ``values`` (the graph's last state, if any) becomes the thread's ``values``. Returns the
     finished row, or None when the lease was lost (the result must be discarded).
@@ -184,7 +189,7 @@ def finish(
         "output": jsonb(output),
         "error": jsonb(error),
         "values": jsonb(values),
-        "thread_status": str(THREAD_STATUS_AFTER[status]),
+        "thread_status": str(thread_status or THREAD_STATUS_AFTER[status]),
     }
     row = db.fetch_one("finish_run", params)
     if row is None:

@@ -14,7 +14,7 @@ import logging
 import uuid
 
 from app.errors import InvalidInput
-from app.runs import RunStatus
+from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store.runs import Claim
 from workers import runtime
@@ -90,6 +90,7 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             output=_result(outcome),
             error=outcome.error,
             values=outcome.values,
+            thread_status=ThreadStatus.INTERRUPTED if outcome.interrupted else None,
         )
     except InvalidInput as exc:  # e.g. a NUL character, which jsonb cannot hold
         error = {

@@ -1,0 +1,81 @@
+"""From a run-create request (the body of ``POST …/runs``, or a cron's payload) to the run row's
+fields: what the API and the cron scheduler both insert.
+
+The assistant's ``config`` and ``context`` are merged under the request's (the request wins,
+key by key, and ``configurable`` is merged one level down), and the result is stored in the
+run's ``kwargs`` as the official server shows it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.errors import InvalidInput
+
+
+def merge_config(assistant_config: dict, run_config: dict | None) -> dict:
+    """The assistant's config overridden by the run's; ``configurable`` merged key by key."""
+    config = {**assistant_config, **(run_config or {})}
+    configurable = {
+        **assistant_config.get("configurable", {}),
+        **((run_config or {}).get("configurable") or {}),
+    }
+    if configurable:
+        config["configurable"] = configurable
+    return config
+
+
+def build_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> dict[str, Any]:
+    """Keyword arguments of ``app.store.runs.insert`` for a run of ``assistant`` (a row).
+
+    Parameters:
+        body: a loaded ``RunCreateSchema`` (or a cron's payload, the same fields).
+        thread_id: the thread, or None for a stateless run on a new temporary thread.
+
+    Raises:
+        InvalidInput: a field that does not fit the kind of run (e.g. ``on_completion`` on a
+            thread, ``checkpoint_id`` without one).
+    """
+    stateless = thread_id is None
+    if not stateless and "on_completion" in body:
+        raise InvalidInput("on_completion applies to stateless runs (POST /runs) only")
+    if stateless and "if_not_exists" in body:
+        raise InvalidInput("if_not_exists applies to runs on a thread only")
+    checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
+    if stateless and checkpoint_id:
+        raise InvalidInput("checkpoint_id needs a thread")
+    durability = body.get("durability")
+    if durability is None and "checkpoint_during" in body:
+        durability = "async" if body["checkpoint_during"] else "exit"
+    stream_mode = body.get("stream_mode") or ["values"]
+    kwargs = {
+        "input": body.get("input"),
+        "command": body.get("command"),
+        "config": merge_config(assistant["config"], body.get("config")),
+        "context": {**assistant["context"], **(body.get("context") or {})},
+        "stream_mode": stream_mode if isinstance(stream_mode, list) else [stream_mode],
+        "subgraphs": bool(body.get("stream_subgraphs", False)),
+        "interrupt_before": body.get("interrupt_before"),
+        "interrupt_after": body.get("interrupt_after"),
+        "checkpoint_id": checkpoint_id,
+        "durability": durability or "async",
+        "temporary": stateless,
+    }
+    graph_id = assistant["graph_id"]
+    assistant_id = assistant["assistant_id"]
+    strategy = body.get("multitask_strategy", "enqueue")
+    return {
+        "run_id": uuid.uuid4(),
+        "thread_id": uuid.uuid4() if stateless else thread_id,
+        "assistant_id": assistant_id,
+        "graph_id": graph_id,
+        "metadata": {**(body.get("metadata") or {}), "assistant_id": str(assistant_id)},
+        "kwargs": kwargs,
+        "multitask_strategy": strategy,
+        "temporary": stateless,
+        "on_completion": body.get("on_completion", "delete") if stateless else "keep",
+        "thread_metadata": {"graph_id": graph_id, "assistant_id": str(assistant_id)},
+        "reject_if_busy": strategy == "reject",
+        "create_thread": body.get("if_not_exists") == "create",
+    }
