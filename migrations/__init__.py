@@ -9,6 +9,7 @@ serializes them, and yoyo keeps its own lock table).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import psycopg
@@ -32,6 +33,23 @@ def _yoyo_url(database_url: str) -> str:
     return f"{scheme}://{rest}"
 
 
+def _wait_for_lock(conn: psycopg.Connection, timeout: float = 600.0) -> None:
+    """Take the migration lock, polling ``pg_try_advisory_lock`` every 100 ms.
+
+    Not ``pg_advisory_lock``: a process blocked in it sits in an open transaction, and the
+    checkpointer's ``CREATE INDEX CONCURRENTLY`` in the lock holder waits for every open
+    transaction to end, so the two would wait for each other forever.
+
+    Raises:
+        TimeoutError: the lock was not free for ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("another process has held the migration lock for too long")
+        time.sleep(0.1)
+
+
 def apply_all(database_url: str) -> int:
     """Apply every pending migration to ``database_url``; return how many SQL files were applied.
 
@@ -44,7 +62,7 @@ def apply_all(database_url: str) -> int:
     from langgraph.store.postgres import PostgresStore
 
     with psycopg.connect(database_url, autocommit=True) as lock_conn:
-        lock_conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
+        _wait_for_lock(lock_conn)
         try:
             backend = get_backend(_yoyo_url(database_url))
             # only NNNN_*.sql: yoyo would also take this package's own .py files for migrations

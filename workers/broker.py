@@ -61,15 +61,29 @@ def declare_execute_run(
     )
 
 
-def send_execute_run(actor: dramatiq.Actor, run_id: uuid.UUID, version: int) -> bool:
+# Dramatiq refuses delays of 7 days or more; a run due later gets a message at this horizon and
+# its actor sends it again for the time left (workers/actors/execute_run.py)
+MAX_DELAY_SECONDS = 6 * 24 * 3600
+
+
+def send_execute_run(
+    actor: dramatiq.Actor, run_id: uuid.UUID, version: int, delay_seconds: float = 0.0
+) -> bool:
     """Send the wake-up message for ``(run_id, version)``; after COMMIT, never inside a transaction.
+
+    ``delay_seconds`` > 0: a Dramatiq delayed message, delivered after that many seconds (at most
+    ``MAX_DELAY_SECONDS``), for a run with a delayed start (``after_seconds``).
 
     Returns False (and logs) when Redis is unreachable past the client's retries: the run is safe
     in Postgres and the sweeper will re-send it.
     """
     try:
-        actor.send(str(run_id), int(version))
+        if delay_seconds > 0:
+            delay_ms = int(min(delay_seconds, MAX_DELAY_SECONDS) * 1000) + 1
+            actor.send_with_options(args=(str(run_id), int(version)), delay=delay_ms)
+        else:
+            actor.send(str(run_id), int(version))
         return True
-    except (redis.RedisError, dramatiq.errors.ConnectionError) as exc:
+    except (redis.RedisError, dramatiq.errors.BrokerConnectionError) as exc:
         logger.warning("could not enqueue run %r (sweeper will re-send): %s", str(run_id), exc)
         return False
