@@ -1,14 +1,22 @@
-"""``/assistants``: create, get, patch (new version), delete, search, count, versions, graph."""
+"""``/assistants``: create, get, patch (new version), delete, search, count, versions, graph,
+schemas and subgraphs of the assistant's graph."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from typing import Any
+from typing import Any, cast
+
+from langchain_core.runnables.utils import create_model
+from langgraph.pregel import Pregel
+from pydantic import TypeAdapter
 
 from app.api import schemas
 from app.api.common import Blueprint, dump_assistant, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import assistants as assistant_store
+
+logger = logging.getLogger(__name__)
 
 blp = Blueprint("assistants", __name__, description="Assistants: configured graphs")
 
@@ -136,5 +144,97 @@ def graph(assistant_id: str) -> Any:
         raise InvalidInput("xray must be a boolean or a non-negative integer")
     xray: bool | int = xray_arg == "true" if xray_arg in ("true", "false") else int(xray_arg)
     spec = services().registry.get(current["graph_id"])
-    drawable = spec.graph.get_graph(xray=xray)
-    return drawable.to_json()
+    try:
+        drawing = spec.graph.get_graph(xray=xray).to_json()
+    except NotImplementedError:
+        raise InvalidInput("The graph does not support visualization") from None
+    for node in drawing.get("nodes", []):  # the official server leaves out the class path
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawing
+
+
+# names of LangGraph's own configurable keys, left out of config_schema (as the official server)
+_INTERNAL_CONFIGURABLE = (
+    "__pregel_checkpointer",
+    "__pregel_store",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "thread_id",
+)
+
+
+def _config_schema(graph: Pregel) -> dict[str, Any]:
+    """The JSON schema of the ``configurable`` part of the graph's config ({} if none): since
+    LangGraph 1.0 that is its context schema (what the deprecated ``config_schema()`` says)."""
+    if graph.context_schema is None:
+        return {}
+    schema = TypeAdapter(graph.context_schema).json_schema()
+    for key in _INTERNAL_CONFIGURABLE:
+        schema.get("properties", {}).pop(key, None)
+    return schema
+
+
+def _state_schema(graph: Pregel) -> dict[str, Any]:
+    """The JSON schema of the graph's state: one property per output channel."""
+    fields: dict[str, Any] = {}
+    for name in graph.stream_channels_list:
+        update_type = getattr(graph.channels[name], "UpdateType", Any)
+        try:
+            create_model(name, __root__=(update_type, None)).model_json_schema()
+            fields[name] = (update_type, None)
+        except Exception:  # noqa: BLE001 - a type pydantic cannot describe: any value
+            fields[name] = (Any, None)
+    return create_model(graph.get_name("State"), **fields).model_json_schema()
+
+
+def graph_schemas(graph: Pregel) -> dict[str, Any]:
+    """``input_schema``, ``output_schema``, ``state_schema``, ``config_schema`` and
+    ``context_schema`` of a compiled graph as JSON schemas; each is None when LangGraph or
+    pydantic cannot describe it (e.g. a ``typing.TypedDict`` state on Python < 3.12), as the
+    official server answers."""
+    makers = {
+        "input_schema": graph.get_input_jsonschema,
+        "output_schema": graph.get_output_jsonschema,
+        "state_schema": lambda: _state_schema(graph),
+        "config_schema": lambda: _config_schema(graph),
+        "context_schema": graph.get_context_jsonschema,
+    }
+    schemas_: dict[str, Any] = {}
+    for name, make in makers.items():
+        try:
+            schemas_[name] = make()
+        except Exception as exc:  # noqa: BLE001 - the graph's types, not the request
+            logger.warning("graph %r: no %s (%s: %s)", graph.name, name, type(exc).__name__, exc)
+            schemas_[name] = None
+    return schemas_
+
+
+@blp.route("/assistants/<assistant_id>/schemas", methods=["GET"])
+def get_schemas(assistant_id: str) -> Any:
+    """The JSON schemas of the assistant's graph (``langgraph_sdk`` ``GraphSchema``)."""
+    current = resolve_assistant(assistant_id)
+    return {"graph_id": current["graph_id"], **graph_schemas(_named_graph(current["graph_id"]))}
+
+
+def _named_graph(graph_id: str) -> Pregel:
+    """The registered graph, named after its graph id when it kept LangGraph's default name (the
+    schemas' titles derive from it, as the official server's do)."""
+    graph = services().registry.get(graph_id).graph
+    if graph.name != "LangGraph":
+        return graph
+    return cast(Pregel, graph.copy(update={"name": graph_id}))
+
+
+@blp.route("/assistants/<assistant_id>/subgraphs", methods=["GET"])
+@blp.route("/assistants/<assistant_id>/subgraphs/<path:namespace>", methods=["GET"])
+@blp.arguments(schemas.AssistantSubgraphsQuerySchema, location="query")
+def get_subgraphs(query: dict, assistant_id: str, namespace: str | None = None) -> Any:
+    """``{namespace: schemas}`` of the graph's subgraphs (only those under ``namespace``
+    when given; ``recurse=true``: their subgraphs too, namespaces joined by ``|``)."""
+    current = resolve_assistant(assistant_id)
+    graph = _named_graph(current["graph_id"])
+    return {
+        ns: graph_schemas(cast(Pregel, subgraph))
+        for ns, subgraph in graph.get_subgraphs(namespace=namespace, recurse=query["recurse"])
+    }

@@ -79,7 +79,7 @@ def dump_thread(row: dict) -> dict[str, Any]:
         "config": row["config"],
         "values": row["values"],
         "error": row["error"],
-        "interrupts": {},
+        "interrupts": row.get("interrupts") or {},
     }
 
 

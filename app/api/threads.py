@@ -1,18 +1,27 @@
-"""``/threads``: create, get, patch, delete, search, count, and the thread's state."""
+"""``/threads``: create (with a TTL), get, patch, delete, search (metadata, values, ids, status,
+``extract``), count, copy, prune. The thread's state and history are in ``thread_state.py``."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
-from app import serde
+from flask import jsonify, request
+
 from app.api import schemas
-from app.api.common import Blueprint, dump_thread, select, services
+from app.api.common import Blueprint, dump_thread, iso, select, services
 from app.api.errors import parse_uuid
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.store import threads as thread_store
 
 blp = Blueprint("threads", __name__, description="Threads: the state a run accumulates")
+
+# ``extract`` of thread search (as the official server: langgraph_api/utils/extract.py)
+EXTRACTABLE_COLUMNS = ("values", "metadata", "config", "interrupts")
+MAX_EXTRACT_PATHS = 10
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PATH_SPLIT = re.compile(r"\.|\[")
 
 
 def load_thread(thread_id: str) -> dict:
@@ -24,12 +33,29 @@ def load_thread(thread_id: str) -> dict:
     return row
 
 
+def _ttl(body: dict) -> thread_store.Ttl | None:
+    ttl = body.get("ttl")
+    return thread_store.Ttl(minutes=ttl["ttl"], strategy=ttl["strategy"]) if ttl else None
+
+
+def dump_thread_ttl(row: dict) -> dict[str, Any] | None:
+    """The ``ttl`` of ``GET /threads/{id}?include=ttl``: ``{"strategy", "ttl_minutes",
+    "expires_at"}``, or None when the thread has no TTL."""
+    if row.get("ttl_strategy") is None:
+        return None
+    return {
+        "strategy": row["ttl_strategy"],
+        "ttl_minutes": row["ttl_minutes"],
+        "expires_at": iso(row["expires_at"]),
+    }
+
+
 @blp.route("/threads", methods=["POST"])
 @blp.arguments(schemas.ThreadCreateSchema)
 def create(body: dict) -> Any:
     svc = services()
     thread_id = body.get("thread_id") or uuid.uuid4()
-    row = thread_store.insert(svc.db, thread_id, body.get("metadata"))
+    row = thread_store.insert(svc.db, thread_id, body.get("metadata"), ttl=_ttl(body))
     if row is None:
         if body["if_exists"] == "do_nothing":
             existing = thread_store.get(svc.db, thread_id)
@@ -40,17 +66,25 @@ def create(body: dict) -> Any:
 
 
 @blp.route("/threads/<thread_id>", methods=["GET"])
-def get(thread_id: str) -> Any:
-    return dump_thread(load_thread(thread_id))
+@blp.arguments(schemas.ThreadGetQuerySchema, location="query")
+def get(query: dict, thread_id: str) -> Any:
+    row = load_thread(thread_id)
+    thread = dump_thread(row)
+    if "ttl" in [part.strip() for part in query.get("include", "").split(",")]:
+        thread["ttl"] = dump_thread_ttl(row)
+    return thread
 
 
 @blp.route("/threads/<thread_id>", methods=["PATCH"])
 @blp.arguments(schemas.ThreadPatchSchema)
 def patch(body: dict, thread_id: str) -> Any:
+    """Merge metadata, set the TTL (from now); ``Prefer: return=minimal`` answers 204."""
     tid = parse_uuid(thread_id, "thread")
-    row = thread_store.update(services().db, tid, body["metadata"])
+    row = thread_store.update(services().db, tid, body["metadata"], ttl=_ttl(body))
     if row is None:
         raise NotFound(f"Thread with ID {tid} not found")
+    if request.headers.get("Prefer") == "return=minimal":
+        return "", 204
     return dump_thread(row)
 
 
@@ -63,99 +97,105 @@ def delete(thread_id: str) -> Any:
     return "", 204
 
 
+def extract_paths(extract: dict[str, str]) -> dict[str, str]:
+    """Check the ``extract`` of a thread search: at most 10 aliases, each an identifier that is
+    not a thread field, each path rooted at values, metadata, config or interrupts.
+
+    Raises:
+        InvalidInput: the first rule broken.
+    """
+    if len(extract) > MAX_EXTRACT_PATHS:
+        raise InvalidInput(f"Maximum of {MAX_EXTRACT_PATHS} extract paths allowed")
+    reserved = sorted(set(extract) & set(schemas.THREAD_FIELDS))
+    if reserved:
+        raise InvalidInput(f"Extract keys cannot use reserved field names: {reserved}")
+    for alias, path in extract.items():
+        if not _ALIAS.match(alias):
+            raise InvalidInput(
+                f"Extract key {alias!r} must be a valid identifier (letters, digits, underscores)"
+            )
+        if path.split(".")[0].split("[")[0] not in EXTRACTABLE_COLUMNS:
+            raise InvalidInput(
+                f"Extract path {path!r} must start with one of: {', '.join(EXTRACTABLE_COLUMNS)}"
+            )
+    return extract
+
+
+def extract_value(thread: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` (``values.messages[-1].content``) of a thread; None when the path
+    does not resolve."""
+    parts = _PATH_SPLIT.split(path)
+    current: Any = thread.get(parts[0])
+    for part in parts[1:]:
+        if current is None:
+            return None
+        if part.endswith("]"):
+            try:
+                index = int(part[:-1])
+            except ValueError:
+                return None
+            if not isinstance(current, list) or not -len(current) <= index < len(current):
+                return None
+            current = current[index]
+        elif isinstance(current, dict):
+            current = current.get(part)
+        else:
+            return None
+    return current
+
+
 @blp.route("/threads/search", methods=["POST"])
 @blp.arguments(schemas.ThreadSearchSchema)
 def search(body: dict) -> Any:
+    extract = extract_paths(body["extract"]) if body.get("extract") else None
     rows = thread_store.search(
         services().db,
         status=body.get("status"),
         metadata=body.get("metadata"),
+        values=body.get("values"),
         ids=body.get("ids"),
         limit=body["limit"],
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
     )
-    return [select(dump_thread(r), body.get("select")) for r in rows]
+    out = []
+    for row in rows:
+        thread = dump_thread(row)
+        item = select(thread, body.get("select"))
+        if extract:
+            item["extracted"] = {alias: extract_value(thread, p) for alias, p in extract.items()}
+        out.append(item)
+    return out
 
 
 @blp.route("/threads/count", methods=["POST"])
 @blp.arguments(schemas.ThreadCountSchema)
 def count(body: dict) -> Any:
-    from flask import jsonify  # a bare int is not a valid Flask response
-
-    return jsonify(
-        thread_store.count(services().db, status=body.get("status"), metadata=body.get("metadata"))
+    return jsonify(  # a bare int is not a valid Flask response
+        thread_store.count(
+            services().db,
+            status=body.get("status"),
+            metadata=body.get("metadata"),
+            values=body.get("values"),
+        )
     )
 
 
-def _checkpoint(config: dict | None) -> dict | None:
-    if not config:
-        return None
-    conf = config.get("configurable", {})
-    return {
-        "thread_id": conf.get("thread_id"),
-        "checkpoint_ns": conf.get("checkpoint_ns", ""),
-        "checkpoint_id": conf.get("checkpoint_id"),
-    }
+@blp.route("/threads/<thread_id>/copy", methods=["POST"])
+def copy(thread_id: str) -> Any:
+    """A new thread with the metadata, values and checkpoints of this one (not its runs)."""
+    tid = parse_uuid(thread_id, "thread")
+    row = thread_store.copy(services().db, tid)
+    if row is None:
+        raise NotFound(f"Thread with ID {tid} not found")
+    return dump_thread(row)
 
 
-def dump_state(snapshot: Any) -> dict[str, Any]:
-    """A LangGraph ``StateSnapshot`` as the official ``ThreadState`` JSON."""
-    checkpoint = _checkpoint(snapshot.config)
-    parent = _checkpoint(snapshot.parent_config)
-    interrupts = [
-        {"value": i.value, "id": i.id} for task in snapshot.tasks for i in task.interrupts
-    ]
-    return serde.jsonable(
-        {
-            "values": snapshot.values,
-            "next": list(snapshot.next),
-            "tasks": [
-                {
-                    "id": task.id,
-                    "name": task.name,
-                    "error": task.error,
-                    "interrupts": [{"value": i.value, "id": i.id} for i in task.interrupts],
-                    "checkpoint": None,
-                    "state": None,
-                    "result": getattr(task, "result", None),
-                }
-                for task in snapshot.tasks
-            ],
-            "metadata": snapshot.metadata or {},
-            "created_at": snapshot.created_at,
-            "checkpoint": checkpoint,
-            "parent_checkpoint": parent,
-            "interrupts": interrupts,
-            "checkpoint_id": checkpoint and checkpoint["checkpoint_id"],
-            "parent_checkpoint_id": parent and parent["checkpoint_id"],
-        }
-    )
-
-
-@blp.route("/threads/<thread_id>/state", methods=["GET"])
-def get_state(thread_id: str) -> Any:
-    svc = services()
-    row = load_thread(thread_id)
-    config = {"configurable": {"thread_id": str(row["thread_id"])}}
-    graph_id = row["metadata"].get("graph_id")
-    if graph_id not in svc.registry:
-        return {
-            "values": {},
-            "next": [],
-            "tasks": [],
-            "metadata": {},
-            "created_at": None,
-            "checkpoint": {
-                "thread_id": str(row["thread_id"]),
-                "checkpoint_ns": "",
-                "checkpoint_id": None,
-            },
-            "parent_checkpoint": None,
-            "interrupts": [],
-            "checkpoint_id": None,
-            "parent_checkpoint_id": None,
-        }
-    graph = svc.registry.get(graph_id).graph.copy(update={"checkpointer": svc.saver})
-    return dump_state(graph.get_state(config))
+@blp.route("/threads/prune", methods=["POST"])
+@blp.arguments(schemas.ThreadPruneSchema)
+def prune(body: dict) -> Any:
+    """``delete``: delete the threads; ``keep_latest``: keep only their latest checkpoints.
+    Unknown ids are skipped; answers ``{"pruned_count": n}``."""
+    pruned = thread_store.prune(services().db, body["thread_ids"], body["strategy"])
+    return {"pruned_count": pruned}
