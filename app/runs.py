@@ -93,4 +93,26 @@ TRANSITIONS: tuple[Transition, ...] = (
         "web",
         "status='pending'",
     ),
+    Transition(
+        "interrupt_pending_runs",
+        frozenset({RunStatus.PENDING}),
+        frozenset({RunStatus.INTERRUPTED}),
+        "web",
+        "status='pending' (cancel, bulk cancel, multitask_strategy interrupt)",
+    ),
+    # a rollback deletes the run (no target status) and the checkpoints it wrote
+    Transition(
+        "rollback_pending_runs",
+        frozenset({RunStatus.PENDING}),
+        frozenset(),
+        "web",
+        "status='pending' (cancel action=rollback, multitask_strategy rollback)",
+    ),
+    Transition(
+        "rollback_run",
+        frozenset({RunStatus.RUNNING}),
+        frozenset(),
+        "worker",
+        "status='running' AND claim_token=:t (after a cancel with action=rollback)",
+    ),
 )

@@ -4,19 +4,30 @@ Each transition is one conditional UPDATE (``queries.sql``). "No row back" is ne
 success: ``claim`` returns None, ``finish`` and ``requeue`` return None, and the caller drops
 its work. Because a retried statement may follow a COMMIT whose acknowledgement was lost, the
 claim and the finish check, on "no row", whether the row already carries their own token.
+
+Creation (``create``) is one INSERT, or one short transaction when it needs more: the thread's
+row lock for a multitask strategy (double texting), thread creation, a delayed start, an
+Idempotency-Key (``runs_extras.sql``). Nothing of it is announced before COMMIT: the caller
+publishes cancels and sends messages from the returned ``Created``.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import psycopg.errors
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
 from app.store.db import QUERIES, Database, jsonb
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,82 +55,272 @@ class Claim:
         return int(self.run["attempt"])
 
 
-def insert(
-    db: Database,
-    *,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    assistant_id: uuid.UUID,
-    graph_id: str,
-    metadata: dict,
-    kwargs: dict,
-    multitask_strategy: str = "enqueue",
-    temporary: bool = False,
-    on_completion: str = "keep",
-    thread_metadata: dict | None = None,
-    reject_if_busy: bool = False,
-    create_thread: bool = False,
-) -> dict:
-    """Insert a pending run (creating its temporary thread when ``temporary``).
-
-    Idempotent on ``run_id``: a retried insert returns the row stored by the first one.
+@dataclass(frozen=True)
+class NewRun:
+    """A run to insert: the keyword arguments of ``insert`` (``app.run_requests.build_run`` makes
+    them from a run-create request).
 
     Parameters:
         thread_metadata: merged into the thread's metadata (graph_id, assistant_id).
-        reject_if_busy: multitask strategy "reject": refuse when the thread has a pending or
-            running run (checked under a lock on the thread's row, so two creations cannot
-            both pass).
+        multitask_strategy: what to do when the thread has a pending or running run (double
+            texting; decided under a lock on the thread's row, so two creations never both
+            pass): ``enqueue`` (default) queue behind it; ``reject`` refuse (Conflict);
+            ``interrupt`` stop the running run (it ends ``interrupted``) and interrupt the
+            pending ones; ``rollback`` the same, but those runs are deleted with what they
+            wrote. The new run starts once the runs before it are finished.
         create_thread: ``if_not_exists="create"``: create the thread if it does not exist, in
             the run's transaction (a refused run leaves no thread behind).
+        after_seconds: the run is not claimed before this many seconds from now (database
+            clock); while it waits it holds up none of its thread's runs.
+        reject_if_busy: the older spelling of ``multitask_strategy="reject"`` (``build_run``
+            gives both, for callers that insert with their own SQL).
+    """
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    assistant_id: uuid.UUID
+    graph_id: str
+    metadata: dict
+    kwargs: dict
+    multitask_strategy: str = "enqueue"
+    temporary: bool = False
+    on_completion: str = "keep"
+    thread_metadata: dict | None = None
+    create_thread: bool = False
+    after_seconds: float = 0.0
+    reject_if_busy: bool = False
+
+    @property
+    def strategy(self) -> str:
+        """The multitask strategy in effect."""
+        return "reject" if self.reject_if_busy else self.multitask_strategy
+
+    @property
+    def one_statement(self) -> bool:
+        """True when a single INSERT does it all (no lock, thread creation or delay)."""
+        return self.strategy == "enqueue" and not self.create_thread and self.after_seconds <= 0
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "assistant_id": self.assistant_id,
+            "graph_id": self.graph_id,
+            "metadata": jsonb(self.metadata),
+            "kwargs": jsonb(self.kwargs),
+            "multitask_strategy": self.multitask_strategy,
+            "temporary": self.temporary,
+            "on_completion": self.on_completion,
+            "thread_metadata": jsonb(self.thread_metadata or {}),
+        }
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """An ``Idempotency-Key`` header and the fingerprint of the request that carried it.
+
+    The first request with a key creates a run and binds the key to it (in the run's
+    transaction); a later request with the same key and the same fingerprint gets that run back
+    and creates nothing; one with another fingerprint is refused (InvalidInput: 422, as the IETF
+    draft "The Idempotency-Key HTTP Header Field" advises for a key reused with another payload).
+    """
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, request: Any) -> IdempotencyKey:
+        """``request``: JSON naming what was asked (target and body); its sha256 is kept."""
+        text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+        return cls(key, hashlib.sha256(text.encode()).hexdigest())
+
+
+@dataclass
+class Cancelled:
+    """The runs a cancel acted on, each ``{"run_id", "thread_id", "status"}`` (status before).
+
+    ``ended``: pending runs ended now (interrupted, or deleted by a rollback): announce their end
+    and wake their thread's next run after COMMIT. ``stopping``: running runs whose claim holder
+    is asked to stop them (``cancel_action``): publish the cancel after COMMIT.
+    """
+
+    action: str
+    ended: list[dict] = field(default_factory=list)
+    stopping: list[dict] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[dict]:
+        return self.ended + self.stopping
+
+
+@dataclass
+class Created:
+    """A run creation's outcome: the run, and what the caller does after COMMIT.
+
+    ``replayed``: an Idempotency-Key retry; ``row`` is the first request's run (or, once that run
+    is deleted, the run as it was created) and nothing was written. ``superseded``: what
+    ``multitask_strategy`` interrupt/rollback did to the thread's earlier runs.
+    """
+
+    row: dict
+    replayed: bool = False
+    superseded: Cancelled | None = None
+
+
+class _KeyTaken(Exception):
+    """A concurrent request with the same Idempotency-Key committed first: roll back, replay."""
+
+
+def insert(db: Database, **fields: Any) -> dict:
+    """Insert a pending run (creating its temporary thread when ``temporary``) and return its row.
+
+    ``fields``: those of ``NewRun``. Idempotent on ``run_id``: a retried insert returns the row
+    stored by the first one. A caller that uses ``multitask_strategy`` interrupt/rollback should
+    call ``create`` instead and announce ``Created.superseded`` after COMMIT (without it, workers
+    notice the cancels at their next lease check).
 
     Raises:
         NotFound: the thread does not exist.
-        Conflict: ``reject_if_busy`` and the thread is busy.
+        Conflict: multitask strategy ``reject`` and the thread has a pending or running run.
     """
-    params = {
-        "run_id": run_id,
-        "thread_id": thread_id,
-        "assistant_id": assistant_id,
-        "graph_id": graph_id,
-        "metadata": jsonb(metadata),
-        "kwargs": jsonb(kwargs),
-        "multitask_strategy": multitask_strategy,
-        "temporary": temporary,
-        "on_completion": on_completion,
-        "thread_metadata": jsonb(thread_metadata or {}),
-    }
-    if reject_if_busy or create_thread:
-        row = db.run(
-            lambda conn: _insert_unless_busy(conn, params, reject_if_busy, create_thread),
-            "insert_run",
+    return create(db, fields).row
+
+
+def create(
+    db: Database, fields: dict[str, Any], idempotency: IdempotencyKey | None = None
+) -> Created:
+    """Insert the run ``fields`` describe (``NewRun``'s), with its multitask strategy, thread
+    creation, delayed start and Idempotency-Key, in one transaction.
+
+    Raises:
+        NotFound, Conflict: as ``insert``. InvalidInput: ``idempotency`` reused with another
+        request.
+    """
+    new = NewRun(**fields)
+    if idempotency is None and new.one_statement:
+        row = db.fetch_one(
+            "insert_run_with_thread" if new.temporary else "insert_run", new.params()
         )
-    else:
-        row = db.fetch_one("insert_run_with_thread" if temporary else "insert_run", params)
-    if row is None:
-        row = get(db, run_id)  # a retried insert whose first try committed
         if row is None:
-            raise NotFound(f"Thread with ID {thread_id} not found")
-    return row
+            row = get(db, new.run_id)  # a retried insert whose first try committed
+            if row is None:
+                raise NotFound(f"Thread with ID {new.thread_id} not found")
+        return Created(row)
+    return _transaction(db, lambda conn: create_in(conn, new, idempotency), "create_run")
 
 
-def _insert_unless_busy(
-    conn: Any, params: dict, reject_if_busy: bool = True, create_thread: bool = False
-) -> dict | None:
-    with conn.transaction():
-        if create_thread:
+def create_many(
+    db: Database, batch: list[tuple[dict[str, Any], IdempotencyKey | None]]
+) -> list[Created]:
+    """``create`` for several runs in ONE transaction: all are created, or none (the first error
+    is raised and nothing is written)."""
+    news = [(NewRun(**fields), key) for fields, key in batch]
+    return _transaction(
+        db, lambda conn: [create_in(conn, new, key) for new, key in news], "create_runs"
+    )
+
+
+def _transaction(db: Database, work: Callable[[Any], T], what: str) -> T:
+    def unit(conn: Any) -> T:
+        with conn.transaction():
+            return work(conn)
+
+    try:
+        return db.run(unit, what)
+    except _KeyTaken:
+        return db.run(unit, what)  # the other request committed: its key is found this time
+
+
+def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None) -> Created:
+    """``create`` inside the caller's transaction on ``conn`` (the caller commits, then does the
+    after-COMMIT work of ``Created``)."""
+    if idempotency is not None:
+        replay = _replay(conn, idempotency)
+        if replay is not None:
+            return replay
+    existing = conn.execute(QUERIES["get_run"], {"run_id": new.run_id, "thread_id": None})
+    row = existing.fetchone()
+    if row is not None:  # a retried unit of work whose first try committed
+        return Created(row)
+    params = new.params()
+    superseded = None
+    if new.temporary:
+        row = conn.execute(QUERIES["insert_run_with_thread"], params).fetchone()
+    else:
+        if new.create_thread:
             conn.execute(
-                QUERIES["insert_thread"], {"thread_id": params["thread_id"], "metadata": jsonb({})}
+                QUERIES["insert_thread"], {"thread_id": new.thread_id, "metadata": jsonb({})}
             )
-        if reject_if_busy:
+        if new.strategy != "enqueue":
             if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:
-                return None
-            active = conn.execute(QUERIES["thread_active_run"], params).fetchone()
-            if active is not None:
-                raise Conflict(
-                    f"Thread {params['thread_id']} is busy with run {active['run_id']} "
-                    f"({active['status']}); multitask_strategy is reject"
-                )
-        return conn.execute(QUERIES["insert_run"], params).fetchone()
+                raise NotFound(f"Thread with ID {new.thread_id} not found")
+            superseded = _apply_strategy(conn, new)
+        row = conn.execute(QUERIES["insert_run"], params).fetchone()
+        if row is None:
+            raise NotFound(f"Thread with ID {new.thread_id} not found")
+    if new.after_seconds > 0:
+        row = conn.execute(
+            QUERIES["delay_run_start"],
+            {"run_id": new.run_id, "after_seconds": float(new.after_seconds)},
+        ).fetchone()
+    if idempotency is not None:
+        bound = conn.execute(
+            QUERIES["insert_idempotency_key"],
+            {
+                "idempotency_key": idempotency.key,
+                "fingerprint": idempotency.fingerprint,
+                "run_id": new.run_id,
+            },
+        ).fetchone()
+        if bound is None:
+            raise _KeyTaken(idempotency.key)
+    return Created(row, superseded=superseded)
+
+
+def _apply_strategy(conn: Any, new: NewRun) -> Cancelled | None:
+    """Double texting, under the thread's row lock: refuse, or supersede the unfinished runs."""
+    if new.strategy == "reject":
+        active = conn.execute(QUERIES["thread_active_run"], {"thread_id": new.thread_id}).fetchone()
+        if active is not None:
+            raise Conflict(
+                f"Thread {new.thread_id} is busy with run {active['run_id']} "
+                f"({active['status']}); multitask_strategy is reject"
+            )
+        return None
+    return cancel_in(
+        conn,
+        action=new.strategy,
+        thread_id=new.thread_id,
+        reason=f"superseded by run {new.run_id} (multitask_strategy={new.strategy})",
+    )
+
+
+def _replay(conn: Any, idempotency: IdempotencyKey) -> Created | None:
+    bound = conn.execute(
+        QUERIES["get_idempotency_key"], {"idempotency_key": idempotency.key}
+    ).fetchone()
+    if bound is None:
+        return None
+    if bound["fingerprint"] != idempotency.fingerprint:
+        raise InvalidInput(
+            f"Idempotency-Key {idempotency.key!r} was already used with a different request "
+            f"(it created run {bound['run_id']}); use a new key for a new request"
+        )
+    row = conn.execute(QUERIES["get_run"], {"run_id": bound["run_id"], "thread_id": None})
+    return Created(row.fetchone() or row_from_json(bound["run"]), replayed=True)
+
+
+def row_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A runs row kept as JSON (``to_jsonb(row)``) back in the types psycopg reads: ids as
+    ``uuid.UUID``, timestamps as aware ``datetime``."""
+    row = dict(data)
+    for name in ("run_id", "thread_id", "assistant_id", "claim_token"):
+        if isinstance(row.get(name), str):
+            row[name] = uuid.UUID(row[name])
+    for name, value in data.items():
+        if (name.endswith("_at") or name == "not_before") and isinstance(value, str):
+            row[name] = datetime.datetime.fromisoformat(value)
+    return row
 
 
 def get(db: Database, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> dict | None:
@@ -171,6 +372,7 @@ def finish(
     error: dict | None = None,
     values: Any = None,
     thread_status: ThreadStatus | None = None,
+    interrupts: dict | None = None,
 ) -> dict | None:
     """running → ``status`` (terminal) for the attempt held by ``claim``.
 
@@ -178,8 +380,10 @@ def finish(
     ``THREAD_STATUS_AFTER[status]``): a run that stopped at an interrupt succeeds, and leaves
     its thread ``interrupted``.
 
-    ``values`` (the graph's last state, if any) becomes the thread's ``values``. Returns the
-    finished row, or None when the lease was lost (the result must be discarded).
+    ``values`` (the graph's last state, if any) becomes the thread's ``values``;
+    ``interrupts`` (``{task_id: [{"value", "id"}]}``, the pending interrupts of a run that
+    stopped at one; default none) its ``interrupts``. Returns the finished row, or None when the
+    lease was lost (the result must be discarded).
     """
     assert status.terminal, status
     params = {
@@ -190,6 +394,7 @@ def finish(
         "error": jsonb(error),
         "values": jsonb(values),
         "thread_status": str(thread_status or THREAD_STATUS_AFTER[status]),
+        "interrupts": jsonb(interrupts or {}),
     }
     row = db.fetch_one("finish_run", params)
     if row is None:
@@ -274,3 +479,110 @@ def leases(db: Database, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
     if not run_ids:
         return {}
     return {row["run_id"]: row for row in db.fetch("get_run_leases", {"run_ids": run_ids})}
+
+
+# --- cancels of one or many runs, rollback, delayed starts ------------------------------------
+
+ACTIVE_STATUSES = ("pending", "running")
+
+
+def cancel_in(
+    conn: Any,
+    *,
+    action: str,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+    statuses: tuple[str, ...] = ACTIVE_STATUSES,
+    reason: str = "cancelled before it started",
+) -> Cancelled:
+    """Cancel the unfinished runs selected by ``thread_id``, ``run_ids`` and ``statuses`` (None
+    = no filter), inside the caller's transaction on ``conn``.
+
+    Pending runs end now: ``action="interrupt"`` → ``interrupted`` (error ``UserInterrupt`` with
+    ``reason``); ``action="rollback"`` → deleted with the checkpoints an earlier attempt wrote.
+    Running runs get ``cancel_action = action``; their worker stops them and records the outcome
+    (``interrupted``, or deleted with what they wrote). Pending runs go first, so a run claimed
+    meanwhile is caught as running.
+    """
+    params = {
+        "action": action,
+        "thread_id": thread_id,
+        "run_ids": run_ids,
+        "statuses": list(statuses),
+        "reason": reason,
+    }
+    pending = "rollback_pending_runs" if action == "rollback" else "interrupt_pending_runs"
+    ended = conn.execute(QUERIES[pending], params).fetchall()
+    if action == "rollback" and ended:
+        _delete_checkpoints(conn, ended)
+    return Cancelled(
+        action,
+        ended=ended,
+        stopping=conn.execute(QUERIES["request_cancel_runs"], params).fetchall(),
+    )
+
+
+def _delete_checkpoints(conn: Any, runs: list[dict]) -> None:
+    """What the deleted ``runs`` wrote into their threads (a statement after their DELETE)."""
+    conn.execute(
+        QUERIES["delete_runs_checkpoints"],
+        {
+            "thread_ids": sorted({str(r["thread_id"]) for r in runs}),
+            "run_ids": [str(r["run_id"]) for r in runs],
+        },
+    )
+
+
+def cancel(
+    db: Database,
+    *,
+    action: str,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+    statuses: tuple[str, ...] = ACTIVE_STATUSES,
+) -> Cancelled:
+    """``cancel_in`` in a transaction of its own (single and bulk cancel)."""
+    return _transaction(
+        db,
+        lambda conn: cancel_in(
+            conn, action=action, thread_id=thread_id, run_ids=run_ids, statuses=statuses
+        ),
+        "cancel_runs",
+    )
+
+
+def rollback(db: Database, claim: Claim) -> dict | None:
+    """A cancel with ``action=rollback`` stopped the attempt held by ``claim``: delete the run and
+    what it wrote into its thread (its checkpoints, their writes, blobs no other checkpoint refers
+    to), fenced on the claim token; the thread goes ``idle``. Returns the deleted row, or None when
+    the lease was lost.
+
+    Two statements in one transaction: the DELETE of the run waits for checkpoint writes in
+    flight (their fence holds the row ``FOR SHARE``), and the DELETE of the checkpoints, a
+    statement of its own, sees every write committed before; writes tried later find no run and
+    are refused (``LeaseLost``)."""
+
+    def work(conn: Any) -> dict | None:
+        row = conn.execute(
+            QUERIES["rollback_run"], {"run_id": claim.run_id, "claim_token": claim.claim_token}
+        ).fetchone()
+        if row is not None:
+            _delete_checkpoints(conn, [row])
+        return row
+
+    return _transaction(db, work, "rollback_run")
+
+
+def start_delay(db: Database, run_id: uuid.UUID) -> dict | None:
+    """``{"run_id", "version", "wait_seconds"}`` of a pending run not due yet (``after_seconds``),
+    else None."""
+    return db.fetch_one("run_start_delay", {"run_id": run_id})
+
+
+def purge_idempotency_keys(db: Database, older_than: datetime.datetime) -> int:
+    """Forget the Idempotency-Keys created before ``older_than``; returns how many."""
+
+    def work(conn: Any) -> int:
+        return conn.execute(QUERIES["purge_idempotency_keys"], {"older_than": older_than}).rowcount
+
+    return db.run(work, "purge_idempotency_keys")

@@ -1,0 +1,221 @@
+"""Sending webhooks: POST a run's final state to the URL it was created with.
+
+The delivery is recorded in Postgres in the statement that ends the run (``app.store.webhooks``);
+this module sends its attempts. The worker that ended the run tries at once
+(``deliver_for_run``); the sweeper sends the attempts that are due (``deliver_due``): retries,
+and the first attempt of runs ended elsewhere (cancelled before they started, given up by the
+sweeper) or by a worker that died. An attempt is leased before it is sent, so two processes
+never send the same attempt; a receiver can still see a delivery twice if a sender dies after
+the POST and before recording it (at-least-once): the ``X-Callboard-Run-Id`` header lets it
+deduplicate.
+
+The request: ``POST <url>``, JSON body = the run as ``GET /threads/{thread_id}/runs/{run_id}``
+returns it, with its final ``status``, plus (as the official server's webhook) ``values`` (the
+thread's values when the run ended), ``error`` (null or ``{"error", "message"}``),
+``run_started_at``, ``run_ended_at`` and ``webhook_sent_at`` (ISO 8601). Any 2xx answer is a
+delivery; anything else (another status, a redirect, which is not followed, a connection error,
+a timeout) is retried after 5 s, 10 s, 20 s, ... (doubling, at most an hour) until
+``CALLBOARD_WEBHOOK_MAX_ATTEMPTS`` attempts were made, then the delivery is ``failed``. The URL
+is checked again before each attempt (``app.run_requests.check_webhook_url``); a refused URL
+fails at once. A rolled-back run is deleted as if it never ran: it sends no webhook.
+
+Environment (read by the worker and the sweeper):
+    CALLBOARD_WEBHOOK_MAX_ATTEMPTS    attempts before giving up (default 10)
+    CALLBOARD_WEBHOOK_RETRY_SECONDS   first retry delay, doubled at each retry (default 5)
+    CALLBOARD_WEBHOOK_TIMEOUT_SECONDS connect/read/write timeout of one POST (default 10)
+    CALLBOARD_WEBHOOK_ALLOW_PRIVATE   1: allow loopback and private addresses (default 0)
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from app import serde
+from app.api.common import dump_run, iso
+from app.errors import ConfigurationError, InvalidInput
+from app.run_requests import check_webhook_url
+from app.store import webhooks as webhook_store
+from app.store.db import Database
+from app.store.runs import row_from_json
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_SECONDS = 3600.0
+USER_AGENT = "callboard-webhook/1"
+
+
+def _env_number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """How webhooks are sent.
+
+    Parameters:
+        max_attempts: attempts before a delivery is given up (``failed``).
+        retry_seconds: delay before the first retry, in seconds; doubled at each retry, capped at
+            ``MAX_RETRY_SECONDS``.
+        timeout_seconds: connect, read and write timeout of one POST, in seconds.
+    """
+
+    max_attempts: int = 10
+    retry_seconds: float = 5.0
+    timeout_seconds: float = 10.0
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long an attempt is its sender's: well beyond one POST's timeouts."""
+        return 4 * self.timeout_seconds + 30
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next attempt after ``attempts`` failed ones (1 → retry_seconds)."""
+        return min(self.retry_seconds * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> WebhookPolicy:
+        """Read the ``CALLBOARD_WEBHOOK_*`` variables (module docstring).
+
+        Raises:
+            ConfigurationError: a variable is not a valid number.
+        """
+        env = dict(os.environ if env is None else env)
+        return cls(
+            max_attempts=int(_env_number(env, "CALLBOARD_WEBHOOK_MAX_ATTEMPTS", 10, 1)),
+            retry_seconds=_env_number(env, "CALLBOARD_WEBHOOK_RETRY_SECONDS", 5.0, 0.0),
+            timeout_seconds=_env_number(env, "CALLBOARD_WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+        )
+
+
+def payload(delivery: dict, sent_at: datetime.datetime) -> dict:
+    """The JSON body of a delivery (module docstring), from the run as it ended."""
+    run = row_from_json(delivery["run"])
+    return {
+        **dump_run(run),
+        "values": delivery["thread_values"],
+        "error": run.get("error"),
+        "run_started_at": iso(run.get("claimed_at")),
+        "run_ended_at": iso(run.get("ended_at")),
+        "webhook_sent_at": sent_at.isoformat(),
+    }
+
+
+def send(db: Database, delivery: dict, policy: WebhookPolicy) -> str:
+    """Send the attempt leased in ``delivery`` and record its outcome.
+
+    Returns ``"delivered"``, ``"retry"`` (due again later), ``"failed"`` (given up) or
+    ``"lost"`` (the lease expired before the outcome was recorded; another sender has it).
+    """
+    run_id = str(delivery["run_id"])
+    attempt = int(delivery["attempts"])
+    status_code: int | None = None
+    give_up = False
+    try:
+        check_webhook_url(delivery["url"])
+        body = payload(delivery, datetime.datetime.now(datetime.UTC))
+        response = httpx.post(
+            delivery["url"],
+            content=serde.dumps(body),
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-Callboard-Run-Id": run_id,
+                "X-Callboard-Delivery-Attempt": str(attempt),
+            },
+            timeout=policy.timeout_seconds,
+            follow_redirects=False,
+        )
+        status_code = response.status_code
+        if response.is_success:
+            if webhook_store.record_delivered(db, delivery, status_code):
+                logger.info("run %r: webhook delivered (attempt %d)", run_id, attempt)
+                return "delivered"
+            return "lost"
+        error = f"HTTP {status_code}"
+    except InvalidInput as exc:
+        error, give_up = f"URL refused: {exc}", True
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    row = webhook_store.record_failure(
+        db,
+        delivery,
+        error=error,
+        retry_in=policy.backoff(attempt),
+        max_attempts=policy.max_attempts,
+        give_up=give_up,
+        response_status=status_code,
+    )
+    if row is None:
+        return "lost"
+    if row["status"] == "failed":
+        logger.error("run %r: webhook given up after %d attempt(s): %s", run_id, attempt, error)
+        return "failed"
+    logger.warning(
+        "run %r: webhook attempt %d failed (%s); retry in %.1f s",
+        run_id,
+        attempt,
+        error,
+        policy.backoff(attempt),
+    )
+    return "retry"
+
+
+def deliver_for_run(
+    db: Database, run_id: uuid.UUID, policy: WebhookPolicy | None = None
+) -> str | None:
+    """Send the due attempt of ``run_id``'s delivery now (the worker, right after the run's
+    end). Returns ``send``'s outcome, or None when nothing was due. Never raises: a failure to
+    reach Postgres is logged and left to the sweeper."""
+    policy = policy or WebhookPolicy.from_env()
+    try:
+        delivery = webhook_store.lease_for_run(db, run_id, policy.lease_seconds)
+        return None if delivery is None else send(db, delivery, policy)
+    except Exception:  # noqa: BLE001 - the run is finished; the sweeper retries the webhook
+        logger.exception(
+            "run %r: webhook attempt failed to run; the sweeper will retry", str(run_id)
+        )
+        return None
+
+
+@dataclass
+class DeliveryReport:
+    """What one pass over the due deliveries did (counts of attempts)."""
+
+    sent: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def deliver_due(
+    db: Database,
+    now: datetime.datetime,
+    policy: WebhookPolicy | None = None,
+    *,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Send the attempts of up to ``limit`` deliveries due at ``now`` (an aware datetime)."""
+    policy = policy or WebhookPolicy.from_env()
+    report = DeliveryReport()
+    for delivery in webhook_store.lease_due(db, now, policy.lease_seconds, limit):
+        outcome = send(db, delivery, policy)
+        report.sent += 1
+        report.delivered += outcome == "delivered"
+        report.retrying += outcome == "retry"
+        report.failed += outcome == "failed"
+    return report
