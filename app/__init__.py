@@ -1,12 +1,22 @@
-"""Callboard's web application: ``gunicorn "app:create_app()"``."""
+"""Callboard's web application: ``gunicorn "app:create_app()"``.
+
+The OpenAPI document is generated from the marshmallow schemas by flask-smorest and served at
+``/openapi.json``; ``/docs`` is Swagger UI on it, with its assets served by this app from the
+``swagger-ui-bundle`` package (``/docs/assets/…``), so the docs work without the internet.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask
+from flask import Flask, send_from_directory
 
 from app.config import Settings
+
+# a CDN, only if the swagger-ui-bundle package is missing
+_SWAGGER_UI_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+DOCS_ASSETS_PATH = "/docs/assets/"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -19,7 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
     )
     settings = settings or Settings.from_env()
-    app = Flask("callboard")
+    app = Flask("callboard", static_folder=None)
+    assets = _swagger_ui_assets()
     app.config.update(
         API_TITLE="Callboard",
         API_VERSION="0.1.0",
@@ -27,11 +38,37 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS_PATH if assets else _SWAGGER_UI_CDN,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Self-hosted run-execution service for LangGraph graphs: the HTTP API of "
+                    "the official LangGraph server, as langgraph-sdk calls it."
+                )
+            }
+        },
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["callboard"] = Services.build(settings)
     register_api(app)
+    if assets:
+        _serve_docs_assets(app, assets)
     return app
+
+
+def _swagger_ui_assets() -> str | None:
+    """Directory of Swagger UI's files (``swagger-ui-bundle``), None if not installed."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    return str(swagger_ui_bundle.swagger_ui_path)
+
+
+def _serve_docs_assets(app: Flask, directory: str) -> None:
+    def docs_asset(filename: str) -> Any:
+        return send_from_directory(directory, filename, max_age=86_400)
+
+    app.add_url_rule(f"{DOCS_ASSETS_PATH}<path:filename>", "docs_asset", docs_asset)

@@ -13,11 +13,17 @@ is the SSE ``id:``, so a client resumes with ``Last-Event-ID``. The internal eve
 is appended after the run's final status is committed: readers stop there, and a client whose
 stream closes finds the run terminal (``langgraph-sdk`` reconnects otherwise). Keys expire
 ``STREAM_TTL_SECONDS`` after the end; readers then fall back to Postgres.
+
+The thread stream also carries ``state_update`` entries (``publish_state_update``: a client
+changed the thread's state outside a run), as the official server's thread stream does.
 """
 
 from __future__ import annotations
 
 import logging
+import select
+import socket
+import threading
 import uuid
 from typing import Any
 
@@ -32,6 +38,42 @@ END = "__end__"
 STREAM_TTL_SECONDS = 600  # how long a finished run's events stay readable
 LIVE_TTL_SECONDS = 86_400  # safety net for a stream whose run never ends
 MAXLEN = 20_000  # events kept per stream (approximate trim)
+
+
+_closing = threading.Event()
+
+
+def close_open_streams() -> None:
+    """Ask every SSE stream this process serves to end at its next idle check (at most
+    ``app.api.streams.BLOCK_MS`` later): called when the web process is told to stop, so that
+    clients reconnect to another instance (with ``Last-Event-ID``) instead of being cut off at
+    the end of gunicorn's graceful timeout."""
+    _closing.set()
+
+
+def streams_closing() -> bool:
+    """Whether ``close_open_streams`` was called in this process."""
+    return _closing.is_set()
+
+
+def client_gone(sock: socket.socket | None) -> bool:
+    """Whether the peer of ``sock`` (gunicorn's ``environ["gunicorn.socket"]``) has closed the
+    connection, checked without blocking and without consuming input (``poll``, then a
+    ``MSG_PEEK`` read). False when unknown (no socket: another WSGI server)."""
+    if sock is None:
+        return False
+    try:
+        poll = getattr(select, "poll", None)  # gevent's monkey-patching removes it
+        if poll is not None:
+            poller = poll()
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return False  # nothing to read: the client is there, waiting
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def run_stream_key(run_id: uuid.UUID | str) -> str:
@@ -62,7 +104,7 @@ class StreamWriter:
     async def send(self, event: str, data: Any) -> None:
         if self.broken:
             return
-        fields = {"event": event, "data": serde.dumps(data)}
+        fields: dict[Any, Any] = {"event": event, "data": serde.dumps(data)}
         try:
             pipe = self.client.pipeline(transaction=False)
             pipe.xadd(self.run_key, fields, maxlen=MAXLEN, approximate=True)
@@ -109,6 +151,21 @@ def end_stream(client: redis.Redis, run_id: uuid.UUID, thread_id: uuid.UUID, sta
         logger.warning("run %r: could not end its event stream: %s", str(run_id), exc)
 
 
+def publish_state_update(client: redis.Redis, thread_id: uuid.UUID, state: Any) -> None:
+    """Append a ``state_update`` event (``{"state": <ThreadState JSON>, "thread_id"}``) to the
+    thread's stream, for ``GET /threads/{thread_id}/stream``. Never raises: the state change is
+    committed already, and a thread stream is best effort."""
+    data = {"state": state, "thread_id": str(thread_id)}
+    try:
+        pipe = client.pipeline(transaction=False)
+        key = thread_stream_key(thread_id)
+        pipe.xadd(key, {"event": "state_update", "data": serde.dumps(data)}, maxlen=MAXLEN)
+        pipe.expire(key, STREAM_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("thread %r: could not publish a state update: %s", str(thread_id), exc)
+
+
 def format_sse(event: str, data: str, event_id: str | None = None) -> str:
     """One SSE message (``event:``/``data:``/``id:``), data already JSON text."""
     lines = [f"event: {event}"]
@@ -119,10 +176,18 @@ def format_sse(event: str, data: str, event_id: str | None = None) -> str:
 
 
 def read_stream(
-    client: redis.Redis, key: str, after: str, block_ms: int
+    client: redis.Redis, key: str, after: str, block_ms: int | None
 ) -> list[tuple[str, dict[str, str]]]:
-    """Entries of ``key`` after entry id ``after``, waiting up to ``block_ms`` for the first."""
-    result = client.xread({key: after}, count=500, block=block_ms)
+    """Entries of ``key`` after entry id ``after`` (at most 500), waiting up to ``block_ms``
+    milliseconds for the first one; ``block_ms=None`` answers at once (``XREAD`` without
+    ``BLOCK``: note that Redis's ``BLOCK 0`` would wait forever).
+
+    Raises:
+        redis.RedisError: Redis is unreachable (after the client's retries).
+    """
+    if block_ms is not None and block_ms <= 0:
+        block_ms = None
+    result: Any = client.xread({key: after}, count=500, block=block_ms)
     entries: list[tuple[str, dict[str, str]]] = []
     for _key, items in result or []:
         for entry_id, fields in items:
@@ -130,13 +195,34 @@ def read_stream(
     return entries
 
 
+def last_entry(client: redis.Redis, key: str) -> tuple[str, dict[str, str]] | None:
+    """The newest entry of ``key`` (id, fields), None if the stream is empty or gone.
+
+    Raises:
+        redis.RedisError: Redis is unreachable.
+    """
+    items: Any = client.xrevrange(key, count=1)
+    if not items:
+        return None
+    entry_id, fields = items[0]
+    return _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def valid_event_id(value: str | None) -> bool:
-    """Whether ``value`` looks like a Redis Stream entry id (``<ms>-<seq>``)."""
+def parse_event_id(value: str | None) -> str | None:
+    """A client's ``Last-Event-ID`` as a Redis Stream id to read after, None if it is not one.
+
+    Accepted as the official server accepts them: ``<ms>-<seq>``, ``<ms>``, and ``-`` (from the
+    start; returned as ``0-0``).
+    """
     if not value:
-        return False
-    ms, _, seq = value.partition("-")
-    return ms.isdigit() and seq.isdigit()
+        return None
+    if value == "-":
+        return "0-0"
+    ms, sep, seq = value.partition("-")
+    if ms.isdigit() and (not sep or seq.isdigit()):
+        return value
+    return None
