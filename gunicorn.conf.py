@@ -22,4 +22,13 @@ def when_ready(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    signal.signal(signal.SIGINT, worker.handle_exit)
+    def stop(sig: int, frame: Any) -> None:
+        # open SSE streams never end by themselves: end them now (cleanly), so their clients
+        # reconnect to another instance instead of holding this one for the graceful timeout
+        from app.streams import close_open_streams
+
+        close_open_streams()
+        worker.handle_exit(sig, frame)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)

@@ -51,6 +51,11 @@ def channel(client: redis.Redis, name: str) -> str:
     return f"callboard:{db}:{name}"
 
 
+# connections one client may open at once: a web process holds one per open SSE stream (a
+# blocking XREAD), so redis-py's default pool bound (100) would stall streams beyond it
+MAX_CONNECTIONS = 10_000
+
+
 def make_redis(url: str, *, retries: int = 12, socket_timeout: float = 5.0) -> redis.Redis:
     """A Redis client for ``url`` that retries connection errors and timeouts.
 
@@ -66,6 +71,7 @@ def make_redis(url: str, *, retries: int = 12, socket_timeout: float = 5.0) -> r
         socket_timeout=socket_timeout,
         socket_connect_timeout=2.0,
         health_check_interval=30,
+        max_connections=MAX_CONNECTIONS,
     )
 
 

@@ -20,6 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.messages import (
+    BaseMessage,
+    BaseMessageChunk,
+    convert_to_messages,
+    message_chunk_to_message,
+)
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.types import Command
 from psycopg.rows import dict_row
@@ -34,6 +40,10 @@ from app.store.runs import Claim
 from app.streams import StreamWriter
 
 logger = logging.getLogger(__name__)
+
+# longest pause inside a transaction of the checkpointer's connections (milliseconds; see the
+# pool's options): far beyond any pause of a live process, well below a TCP keepalive's hours
+IDLE_IN_TRANSACTION_MS = 10_000
 
 
 class StopReason(enum.StrEnum):
@@ -63,6 +73,8 @@ class Outcome:
     error: dict[str, str] | None = None
     values: Any = None
     interrupted: bool = False  # the graph stopped at an interrupt (human in the loop)
+    # the pending interrupts when it did: {task_id: [{"value", "id"}]}
+    interrupts: dict[str, list[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -121,9 +133,20 @@ class Executor:
             database_url,
             min_size=1,
             max_size=n_jobs + 2,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": dict_row,
+                # a fenced checkpoint write holds its run's row (FOR SHARE) until COMMIT: if this
+                # process stalls inside one (a frozen VM, a network partition), the server ends
+                # the session and frees the row instead of leaving it locked for hours
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+            },
             open=False,
             timeout=10.0,
+            # a checkpoint write cannot be retried from here (LangGraph drives it): hand out
+            # only live connections, or each one a Postgres restart killed fails an attempt
+            check=AsyncConnectionPool.check_connection,
         )
         self._call(self.pool.open(wait=False))
         self.checkpointer: FencedPostgresSaver = self._call(self._make_checkpointer())
@@ -208,8 +231,9 @@ class Executor:
                 Verdict.FINISH,
                 RunStatus.SUCCESS,
                 output=progress.values,
-                values=progress.values,
+                values=progress.checkpoint_values if progress.interrupted else progress.values,
                 interrupted=progress.interrupted,
+                interrupts=progress.interrupts,
             )
         except TimeoutError:
             message = f"run exceeded its time limit of {timeout:g} s"
@@ -255,14 +279,22 @@ class Executor:
             active.done.set()
 
     async def _stream_graph(self, claim: Claim, writer: StreamWriter, progress: _Progress) -> None:
-        """Run the graph, publishing the requested stream modes and tracking the final values."""
+        """Run the graph, publishing the requested stream modes and tracking the final values.
+
+        As the official server does (``langgraph_api/stream.py``): ``events`` runs the graph
+        through ``astream_events`` and publishes every event except the root graph's own
+        ``on_chain_stream`` (those carry the other modes); a graph named ``LangGraph`` (the
+        default) is renamed to its graph id.
+        """
         run = claim.run
         kwargs = run["kwargs"]
         config = _run_config(claim)
         spec = self.registry.get(run["graph_id"])
-        graph = spec.build(config).copy(
-            update={"checkpointer": self.checkpointer, "store": self.store}
-        )
+        built = spec.build(config)
+        update: dict[str, Any] = {"checkpointer": self.checkpointer, "store": self.store}
+        if built.name == "LangGraph":
+            update["name"] = run["graph_id"]
+        graph = built.copy(update=update)
         command = kwargs.get("command")
         graph_input = Command(**command) if command else kwargs.get("input")
         requested = list(kwargs.get("stream_mode") or ["values"])
@@ -282,13 +314,17 @@ class Executor:
         }
         if "events" in requested:
             async for event in graph.astream_events(graph_input, config, version="v2", **options):
-                await writer.send("events", event)
+                if "langsmith:hidden" in (event.get("tags") or ()):
+                    continue
                 if event.get("event") == "on_chain_stream" and not event.get("parent_ids"):
                     await self._on_chunk(event["data"]["chunk"], subgraphs, publisher, progress)
+                else:
+                    await writer.send("events", event)
         else:
             async for item in graph.astream(graph_input, config, **options):
                 await self._on_chunk(item, subgraphs, publisher, progress)
-        await publisher.finish()
+        if progress.interrupted:
+            await _read_interrupts(graph, claim, progress)
 
     @staticmethod
     async def _on_chunk(
@@ -311,52 +347,108 @@ _LANGGRAPH_MODE = {"messages-tuple": "messages"}
 class _Progress:
     values: Any = None
     interrupted: bool = False
+    # read back from the checkpoint when the run stopped at an interrupt (_read_interrupts)
+    checkpoint_values: Any = None
+    interrupts: dict[str, list[dict[str, Any]]] | None = None
+
+
+async def _read_interrupts(graph: Any, claim: Claim, progress: _Progress) -> None:
+    """After a stop at an interrupt: the thread's values (without the ``__interrupt__`` key of
+    the last ``values`` chunk) and its pending interrupts ``{task_id: [{"value", "id"}]}`` (none
+    for ``interrupt_before``/``interrupt_after``), as the checkpoint just written holds them."""
+    snapshot = await graph.aget_state({"configurable": {"thread_id": str(claim.thread_id)}})
+    progress.checkpoint_values = snapshot.values
+    progress.interrupts = {
+        task.id: [{"value": i.value, "id": i.id} for i in task.interrupts]
+        for task in snapshot.tasks
+        if task.interrupts
+    }
 
 
 class _Publisher:
-    """Turns LangGraph's ``(namespace, mode, chunk)`` into the official server's SSE events.
+    """Turns LangGraph's ``(namespace, mode, chunk)`` into the official server's SSE events
+    (``langgraph_api/stream.py``, ``astream_state``):
 
-    ``messages-tuple`` → ``messages`` events ``[message, metadata]``; ``messages`` →
-    ``messages/metadata`` once per message, then ``messages/partial`` with the message
-    accumulated so far, and ``messages/complete`` at the end. Subgraph events are named
-    ``<mode>|<namespace>``.
+    - a requested mode → an event named after it, ``<mode>|<ns>|…`` for a subgraph's chunk;
+    - ``messages-tuple`` → ``messages`` events ``[message, metadata]`` (it wins when both
+      message modes are asked);
+    - ``messages`` → ``messages/metadata`` ``{id: {"metadata": …}}`` the first time a message id
+      is seen, then ``messages/partial`` (a chunk: the message accumulated so far) or
+      ``messages/complete`` (a whole message), each ``[message]`` (never namespaced);
+    - ``debug`` checkpoints gain ``checkpoint``/``parent_checkpoint`` (and each task's
+      ``state`` becomes its ``checkpoint``), as the official server shows them.
     """
 
     def __init__(self, writer: StreamWriter, requested: list[str]) -> None:
         self.writer = writer
         self.requested = set(requested)
-        self._messages: dict[str, Any] = {}
+        self._messages: dict[Any, BaseMessage] = {}
 
     async def publish(self, mode: str, namespace: tuple[str, ...], chunk: Any) -> None:
         suffix = "|" + "|".join(namespace) if namespace else ""
         if mode == "messages":
-            await self._message(chunk, suffix)
+            if "messages-tuple" in self.requested:
+                await self.writer.send("messages" + suffix, list(chunk))
+            elif "messages" in self.requested:
+                await self._message(chunk)
         elif mode in self.requested:
+            if mode == "debug":
+                chunk = _debug_chunk(chunk)
             await self.writer.send(mode + suffix, chunk)
 
-    async def _message(self, chunk: Any, suffix: str) -> None:
+    async def _message(self, chunk: Any) -> None:
         message, metadata = chunk
-        if "messages-tuple" in self.requested:
-            await self.writer.send("messages" + suffix, [message, metadata])
-        if "messages" not in self.requested:
-            return
-        message_id = getattr(message, "id", None) or "unknown"
-        seen = self._messages.get(message_id)
+        if isinstance(message, dict):
+            message = convert_to_messages([message])[0]
+        seen = self._messages.get(message.id)
         if seen is None:
-            await self.writer.send(
-                "messages/metadata" + suffix, {message_id: {"metadata": metadata}}
-            )
-            seen = message
-        elif hasattr(seen, "__add__") and type(seen) is type(message):
-            seen = seen + message
+            self._messages[message.id] = message
+            await self.writer.send("messages/metadata", {message.id: {"metadata": metadata}})
+        elif isinstance(seen, BaseMessageChunk) and isinstance(message, BaseMessageChunk):
+            self._messages[message.id] = seen + message
         else:
-            seen = message
-        self._messages[message_id] = seen
-        await self.writer.send("messages/partial" + suffix, [seen])
+            self._messages[message.id] = message
+        event = "messages/partial" if isinstance(message, BaseMessageChunk) else "messages/complete"
+        await self.writer.send(event, [message_chunk_to_message(self._messages[message.id])])
 
-    async def finish(self) -> None:
-        if "messages" in self.requested and self._messages:
-            await self.writer.send("messages/complete", list(self._messages.values()))
+
+def _checkpoint_of(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A RunnableConfig as the API's ``Checkpoint`` (``thread_id``, ``checkpoint_ns``,
+    ``checkpoint_id``, ``checkpoint_map``), None without a thread and checkpoint id."""
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("thread_id") or not configurable.get("checkpoint_id"):
+        return None
+    checkpoint = {
+        "checkpoint_id": configurable["checkpoint_id"],
+        "thread_id": configurable["thread_id"],
+    }
+    if "checkpoint_ns" in configurable:
+        checkpoint["checkpoint_ns"] = configurable["checkpoint_ns"] or ""
+    if "checkpoint_map" in configurable:
+        checkpoint["checkpoint_map"] = configurable["checkpoint_map"]
+    return checkpoint
+
+
+def _debug_chunk(chunk: Any) -> Any:
+    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint" or not chunk.get("payload"):
+        return chunk
+    payload = chunk["payload"]
+    tasks = []
+    for task in payload.get("tasks") or []:
+        state = task.get("state") if isinstance(task, dict) else None
+        if isinstance(state, dict) and state.get("configurable"):
+            task = {k: v for k, v in task.items() if k != "state"}
+            task["checkpoint"] = state["configurable"]
+        tasks.append(task)
+    return {
+        **chunk,
+        "payload": {
+            **payload,
+            "checkpoint": _checkpoint_of(payload.get("config")),
+            "parent_checkpoint": _checkpoint_of(payload.get("parent_config")),
+            "tasks": tasks,
+        },
+    }
 
 
 class _GraphTimeoutError(Exception):

@@ -6,13 +6,22 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import assistants, runs, streams, system, threads
+from app.api import assistants, crons, runs, store, streams, system, thread_state, threads
 from app.api.errors import register_error_handlers
 
 
 def register_api(app: Flask) -> Api:
     api = Api(app)
-    for blueprint in (system.blp, assistants.blp, threads.blp, runs.blp, streams.blp):
+    for blueprint in (
+        system.blp,
+        assistants.blp,
+        threads.blp,
+        thread_state.blp,
+        runs.blp,
+        streams.blp,
+        crons.blp,
+        store.blp,
+    ):
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), so these handlers win over flask-smorest's
     return api

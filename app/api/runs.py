@@ -1,46 +1,119 @@
-"""Runs: create (on a thread, or stateless), wait, get, list, join, cancel, delete.
+"""Runs: create (on a thread, or stateless, or a batch), wait, get, list, join, cancel (one or
+many), delete.
 
-Creating a run is one INSERT (the run is durable once it answers), then the wake-up message is
-sent after COMMIT; if Redis is down the answer is still 200 and the sweeper sends it later.
+Creating a run is one INSERT, or one short transaction (``app.store.runs.create``: double
+texting, thread creation, delayed start, Idempotency-Key); the run is durable once it answers.
+What follows the COMMIT (the wake-up message, the cancels of superseded runs) is sent after it;
+if Redis is down the answer is still 200 and the sweeper and the workers' lease checks catch up.
+
+``Idempotency-Key`` (header, 1-255 printable ASCII characters) on ``POST /threads/{id}/runs``,
+``POST /runs`` and their ``/wait`` and ``/stream`` variants: a retry with the same key and the
+same request (target thread and JSON body; the variant may differ) gets the first request's run
+and creates nothing; the same key with a different request is a 422. Keys are kept 24 hours.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from typing import Any
+
+from flask import current_app, request, stream_with_context
 
 from app.api import schemas
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
 from app.api.threads import load_thread
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
 from app.run_requests import build_run
 from app.runs import RunStatus
 from app.store import runs as run_store
+from app.streams import client_gone
 from workers.broker import send_execute_run
 
+logger = logging.getLogger(__name__)
 blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
 
 # how often a join re-reads Postgres when no Redis notification arrives (seconds)
 JOIN_FALLBACK_SECONDS = 5.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
-    """Insert the run ``body`` (a ``RunCreateSchema`` load) asks for, then send its message.
+    """Insert the run ``body`` (a ``RunCreateSchema`` load) asks for, then (after COMMIT) cancel
+    the runs it supersedes and send its message. With an ``Idempotency-Key`` header, a retry
+    gets the first request's run back.
 
     ``thread_id`` None = a stateless run on a new temporary thread.
 
     Raises:
-        NotFound: unknown assistant or thread. InvalidInput: bad combination of fields.
+        NotFound: unknown assistant or thread. InvalidInput: bad combination of fields, bad
+        webhook URL, Idempotency-Key reused with another request.
         Conflict: multitask_strategy "reject" on a busy thread.
     """
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
-    row = run_store.insert(svc.db, **build_run(assistant, body, thread_id))
-    send_execute_run(svc.actor, row["run_id"], row["version"])
-    return row
+    fields = build_run(assistant, body, thread_id)
+    target = {"thread_id": str(thread_id) if thread_id else None}
+    created = run_store.create(svc.db, fields, _idempotency_key(target))
+    _after_create(created, fields)
+    return created.row
+
+
+_WHOLE_BODY = object()
+
+
+def _idempotency_key(
+    target: dict[str, Any], body: Any = _WHOLE_BODY, suffix: str = ""
+) -> run_store.IdempotencyKey | None:
+    """The request's ``Idempotency-Key`` (plus ``suffix``), fingerprinted with ``target`` (what
+    the path names) and ``body`` (default: the JSON body as the client sent it); None without
+    the header.
+
+    Raises:
+        InvalidInput: an empty, too long or non-ASCII key.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not all(" " <= c <= "~" for c in key):
+        raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+    if body is _WHOLE_BODY:
+        body = _raw_body()
+    return run_store.IdempotencyKey.of(key + suffix, {**target, "body": body})
+
+
+def _raw_body() -> Any:
+    """The request body as the client sent it (already parsed once by the schema's loader)."""
+    return json.loads(request.get_data(cache=True) or b"null")
+
+
+def _after_create(created: run_store.Created, fields: dict[str, Any]) -> None:
+    """After COMMIT: stop what the run supersedes, send its (possibly delayed) message."""
+    if created.replayed:
+        return
+    svc = services()
+    if created.superseded is not None:
+        announce(created.superseded, wake=False)
+    row = created.row
+    send_execute_run(svc.actor, row["run_id"], row["version"], fields.get("after_seconds", 0.0))
+
+
+def announce(cancelled: run_store.Cancelled, *, wake: bool = True) -> None:
+    """After the COMMIT of a cancel: publish it to the workers of the running runs, announce the
+    end of the pending runs that ended (joins and waits return), and (``wake``) wake the next
+    run of their threads."""
+    svc = services()
+    for run in cancelled.stopping:
+        publish_cancel(svc.redis, run["run_id"], cancelled.action)
+    for run in cancelled.ended:
+        publish_run_done(svc.redis, run["run_id"])
+    if wake:
+        for thread_id in {run["thread_id"] for run in cancelled.ended}:
+            _wake_next(thread_id)
 
 
 def _location(row: dict) -> dict[str, str]:
@@ -101,18 +174,98 @@ def _kept_result(run_id: uuid.UUID) -> Any:
     return _MISSING if raw is None else json.loads(raw)
 
 
+# --- wait: create a run and answer its output -----------------------------------------------
+
+# a waiting answer sends a newline this often (seconds) so proxies and clients see a live
+# connection (leading whitespace is ignored by JSON parsers), as the official server does
+WAIT_HEARTBEAT_SECONDS = 5.0
+
+
+def _wait_response(row: dict, body: dict) -> Any:
+    """Stream the run's join output (see ``join_output``) once it is terminal, with newline
+    heartbeats meanwhile. Status 200 is sent at once: a failed run answers
+    ``{"__error__": {"error", "message"}}`` as the official server does. ``Location`` is the
+    join URL a client reconnects to if the answer is cut off; ``on_disconnect=cancel`` cancels
+    the run if the client goes away before the answer (noticed within a second).
+
+    Waits on the run-done notification, reading Postgres again when it comes or every
+    ``WAIT_HEARTBEAT_SECONDS`` (a lost notification)."""
+    svc = services()
+    run_id = row["run_id"]
+    cancel_on_disconnect = body.get("on_disconnect") == "cancel"
+    sock = request.environ.get("gunicorn.socket")
+
+    def answer() -> Any:
+        done = False
+        event = svc.waiter.register(run_id)
+        try:
+            current = run_store.get(svc.db, run_id)
+            read_at = beat_at = time.monotonic()
+            while True:
+                if current is None:  # deleted: a finished temporary run keeps its result
+                    kept = _kept_result(run_id)
+                    done = True
+                    yield _compact({} if kept is _MISSING else kept)
+                    return
+                if RunStatus(current["status"]).terminal:
+                    done = True
+                    yield _compact(current["output"])
+                    return
+                notified = event.wait(1.0)
+                event.clear()
+                if client_gone(sock):
+                    return
+                now = time.monotonic()
+                if now - beat_at >= WAIT_HEARTBEAT_SECONDS:
+                    beat_at = now
+                    yield "\n"
+                if notified or now - read_at >= WAIT_HEARTBEAT_SECONDS:
+                    read_at = now
+                    current = run_store.get(svc.db, run_id)
+        finally:
+            svc.waiter.unregister(run_id, event)
+            if not done and cancel_on_disconnect:
+                _cancel_after_disconnect(run_id)
+
+    path = f"/threads/{row['thread_id']}/runs/{row['run_id']}"
+    return current_app.response_class(
+        stream_with_context(answer()),
+        mimetype="application/json",
+        headers={"Location": f"{path}/join", "Content-Location": path},
+    )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _cancel_after_disconnect(run_id: uuid.UUID) -> None:
+    svc = services()
+    try:
+        row = run_store.get(svc.db, run_id)
+        if row is None or RunStatus(row["status"]).terminal:
+            return
+        if run_store.cancel_pending(svc.db, run_id, row["thread_id"]) is not None:
+            publish_run_done(svc.redis, run_id)
+            _wake_next(row["thread_id"])
+        elif run_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
+            publish_cancel(svc.redis, run_id, "interrupt")
+    except Exception:  # noqa: BLE001 - runs while closing the response: log, never raise
+        logger.exception("run %r: cancel on disconnect failed", str(run_id))
+
+
 @blp.route("/threads/<thread_id>/runs/wait", methods=["POST"])
 @blp.arguments(schemas.RunCreateSchema)
 def wait_on_thread(body: dict, thread_id: str) -> Any:
-    row = create_run(parse_uuid(thread_id, "thread"), body)
-    return join_output(row["run_id"], None), 200, _location(row)
+    """Create a run on the thread and answer its output when it ends."""
+    return _wait_response(create_run(parse_uuid(thread_id, "thread"), body), body)
 
 
 @blp.route("/runs/wait", methods=["POST"])
 @blp.arguments(schemas.RunCreateSchema)
 def wait_stateless(body: dict) -> Any:
-    row = create_run(None, body)
-    return join_output(row["run_id"], None), 200, _location(row)
+    """Create a stateless run and answer its output when it ends."""
+    return _wait_response(create_run(None, body), body)
 
 
 def _load_run(thread_id: str, run_id: str) -> dict:
@@ -161,23 +314,44 @@ def _jsonify(value: Any) -> Any:
 @blp.route("/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"])
 @blp.arguments(schemas.CancelQuerySchema, location="query")
 def cancel(query: dict, thread_id: str, run_id: str) -> Any:
-    """Pending: interrupted at once. Running: recorded in Postgres, then published; the worker
-    stops the run and records ``interrupted`` (``action=rollback``: deletes it instead)."""
+    """Pending: ended at once (``interrupted``; ``action=rollback``: deleted with what an earlier
+    attempt wrote). Running: recorded in Postgres, then published; the worker stops the run and
+    records ``interrupted`` (``action=rollback``: deletes it and its checkpoints). A finished run
+    is left as it is (202).
+
+    ``wait``: answer 200 once the run is finished or deleted, with ``{}`` when the cancel ended it
+    (as the official server, whose answer is the values the run streamed, none here) or the run's
+    join output when it had ended otherwise."""
     svc = services()
     row = _load_run(thread_id, run_id)
-    action = query["action"]
-    cancelled = run_store.cancel_pending(svc.db, row["run_id"], row["thread_id"])
-    if cancelled is not None:
-        if action == "rollback":
-            run_store.delete(svc.db, row["run_id"], row["thread_id"])
-        publish_run_done(svc.redis, row["run_id"])
-        _wake_next(row["thread_id"])
-    elif run_store.request_cancel(svc.db, row["run_id"], row["thread_id"], action) is not None:
-        publish_cancel(svc.redis, row["run_id"], action)
-    if query["wait"]:
-        join_output(row["run_id"], None)
-        return _jsonify(None)
-    return "", 202
+    cancelled = run_store.cancel(
+        svc.db, action=query["action"], thread_id=row["thread_id"], run_ids=[row["run_id"]]
+    )
+    announce(cancelled)
+    if not query["wait"]:
+        return "", 202
+    final = _await_end(row["run_id"])
+    answer = {} if final is None or final["status"] == RunStatus.INTERRUPTED else final["output"]
+    path = f"/threads/{row['thread_id']}/runs/{row['run_id']}"
+    response = _jsonify(answer)
+    response.headers.update({"Location": f"{path}/join", "Content-Location": path})
+    return response
+
+
+def _await_end(run_id: uuid.UUID) -> dict | None:
+    """Block until the run is terminal (its row) or deleted (None); waits on the Redis
+    notification, re-reading Postgres every ``JOIN_FALLBACK_SECONDS``."""
+    svc = services()
+    event = svc.waiter.register(run_id)
+    try:
+        while True:
+            row = run_store.get(svc.db, run_id)
+            if row is None or RunStatus(row["status"]).terminal:
+                return row
+            event.wait(JOIN_FALLBACK_SECONDS)
+            event.clear()
+    finally:
+        svc.waiter.unregister(run_id, event)
 
 
 def _wake_next(thread_id: uuid.UUID) -> None:
@@ -196,4 +370,54 @@ def delete(thread_id: str, run_id: str) -> Any:
     if row["status"] == RunStatus.PENDING:
         publish_run_done(svc.redis, row["run_id"])
         _wake_next(row["thread_id"])
+    return "", 204
+
+
+# --- many runs at once -------------------------------------------------------------------------
+
+
+@blp.route("/runs/batch", methods=["POST"])
+@blp.arguments(schemas.RunBatchItemSchema(many=True))
+def create_batch(items: list[dict]) -> Any:
+    """Create several runs, all or none (``langgraph_sdk`` ``runs.create_batch``): every item is
+    validated (schema, assistant, thread, webhook) before anything is written, and all runs are
+    inserted in one transaction. An item without ``thread_id`` is a stateless run. With an
+    ``Idempotency-Key``, item ``i`` is keyed ``<key>#<i>`` (fingerprinted with its index and the
+    batch's length), so a retried batch gets the same runs."""
+    if not items:
+        raise InvalidInput("a batch needs at least one run")
+    svc = services()
+    raw = _raw_body()
+    batch = []
+    for index, item in enumerate(items):
+        body = {k: v for k, v in item.items() if k != "thread_id"}
+        thread_id = item.get("thread_id")
+        fields = build_run(resolve_assistant(body["assistant_id"]), body, thread_id)
+        target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
+        batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
+    created = run_store.create_many(svc.db, batch)
+    for one, (fields, _) in zip(created, batch, strict=True):
+        _after_create(one, fields)
+    return [dump_run(one.row) for one in created]
+
+
+@blp.route("/runs/cancel", methods=["POST"])
+@blp.arguments(schemas.RunsCancelSchema)
+@blp.arguments(schemas.BulkCancelQuerySchema, location="query")
+def cancel_many(body: dict, query: dict) -> Any:
+    """Cancel runs in bulk (``langgraph_sdk`` ``runs.cancel_many``): those of ``run_ids`` on
+    ``thread_id``, or every run of ``status`` (``pending``, ``running`` or ``all`` of both), with
+    ``action`` as a single cancel. 204; 404 when no pending or running run matched."""
+    svc = services()
+    if "status" in body:
+        status = body["status"]
+        statuses = ("pending", "running") if status == "all" else (status,)
+        cancelled = run_store.cancel(svc.db, action=query["action"], statuses=statuses)
+    else:
+        cancelled = run_store.cancel(
+            svc.db, action=query["action"], thread_id=body["thread_id"], run_ids=body["run_ids"]
+        )
+    announce(cancelled)
+    if not cancelled.runs:
+        raise NotFound("No matching runs to cancel: they are finished, deleted or do not exist")
     return "", 204

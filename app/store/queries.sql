@@ -120,10 +120,11 @@ WITH deleted AS (
 SELECT thread_id FROM deleted;
 
 -- name: search_threads
--- Threads filtered by status, metadata containment and ids.
+-- Threads filtered by status, metadata containment, values containment and ids.
 SELECT * FROM threads
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND metadata @> %(metadata)s
+  AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s)
   AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s))
 ORDER BY {order_by}
 LIMIT %(limit)s OFFSET %(offset)s;
@@ -133,6 +134,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 SELECT count(*) AS count FROM threads
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND metadata @> %(metadata)s
+  AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s)
   AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s));
 
 -- name: insert_run
@@ -194,19 +196,22 @@ WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status <> 'running'
 RETURNING run_id;
 
 -- name: claim_run
--- Claim a pending run for one attempt (pending -> running), fenced on its version; refused while
--- an earlier run of the same thread is unfinished (runs of a thread go in creation order).
--- No row back = the message was stale or a duplicate, or the thread is busy.
+-- Claim a pending run for one attempt (pending -> running), fenced on its version; refused before
+-- its start (not_before, after_seconds) and while an earlier run of the same thread is unfinished
+-- (runs of a thread go in creation order; one waiting for its start holds up none).
+-- No row back = the message was stale or a duplicate, the run is not due, or the thread is busy.
 WITH claimed AS (
     UPDATE runs
     SET status = 'running', version = version + 1, attempt = attempt + 1,
         claim_token = %(claim_token)s, worker_id = %(worker_id)s,
         claimed_at = now(), updated_at = now(), cancel_action = NULL
     WHERE run_id = %(run_id)s AND version = %(version)s AND status = 'pending'
+      AND (not_before IS NULL OR not_before <= now())
       AND NOT EXISTS (
           SELECT 1 FROM runs earlier
           WHERE earlier.thread_id = runs.thread_id AND earlier.seq < runs.seq
-            AND earlier.status IN ('pending', 'running'))
+            AND earlier.status IN ('pending', 'running')
+            AND (earlier.not_before IS NULL OR earlier.not_before <= now()))
     RETURNING *
 ), busy AS (
     UPDATE threads SET status = 'busy', updated_at = now()
@@ -226,42 +231,57 @@ WITH finished AS (
 ), thread AS (
     UPDATE threads
     SET status = %(thread_status)s, "values" = coalesce(%(values)s, threads."values"),
-        error = %(error)s, updated_at = now(), state_updated_at = now()
+        interrupts = %(interrupts)s, error = %(error)s, updated_at = now(),
+        state_updated_at = now()
     FROM finished WHERE threads.thread_id = finished.thread_id
 )
 SELECT * FROM finished;
 
 -- name: requeue_run
--- Hand an attempt back (running -> pending), fenced on claim_token and version; with no attempt
--- left the run ends as error instead. refund_attempt: the attempt does not count (shutdown).
-WITH requeued AS (
-    UPDATE runs
-    SET status = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
-                      THEN 'error' ELSE 'pending' END,
-        attempt = attempt - %(refund_attempt)s::int,
-        error = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
-                     THEN jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
-                          format('run gave up after %%s attempts; last: %%s', attempt, %(reason)s::text))
-                     ELSE error END,
-        ended_at = CASE WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s
-                        THEN now() END,
-        version = version + 1, claim_token = NULL, claimed_at = NULL, updated_at = now()
+-- Hand an attempt back (running -> pending), fenced on claim_token and version. Instead:
+-- -> error when no attempt is left, -> interrupted when a cancel was asked (the attempt that
+-- should have stopped is gone; running it again would undo the cancel).
+-- refund_attempt: the attempt does not count (graceful shutdown is not the run's fault).
+WITH target AS (
+    SELECT run_id,
+           CASE WHEN cancel_action IS NOT NULL THEN 'interrupted'
+                WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN 'error'
+                ELSE 'pending' END AS status
+    FROM runs
     WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND version = %(version)s
       AND status = 'running'
-    RETURNING *
+), requeued AS (
+    UPDATE runs
+    SET status = target.status,
+        attempt = attempt - %(refund_attempt)s::int,
+        error = CASE target.status
+                WHEN 'error' THEN jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
+                     format('run gave up after %%s attempts; last: %%s', attempt,
+                            %(reason)s::text))
+                WHEN 'interrupted' THEN jsonb_build_object('error', 'UserInterrupt', 'message',
+                     'run cancelled (its attempt ended without stopping it: ' ||
+                     %(reason)s::text || ')')
+                ELSE runs.error END,
+        ended_at = CASE WHEN target.status = 'pending' THEN NULL ELSE now() END,
+        version = version + 1, claim_token = NULL, claimed_at = NULL, updated_at = now()
+    FROM target
+    WHERE runs.run_id = target.run_id AND runs.claim_token = %(claim_token)s
+      AND runs.version = %(version)s AND runs.status = 'running'
+    RETURNING runs.*
 ), thread AS (
     UPDATE threads
-    SET status = CASE WHEN requeued.status = 'error' THEN 'error' ELSE 'busy' END,
-        error = CASE WHEN requeued.status = 'error' THEN requeued.error ELSE threads.error END,
+    SET status = CASE requeued.status WHEN 'pending' THEN 'busy' ELSE requeued.status END,
+        error = CASE WHEN requeued.status = 'pending' THEN threads.error ELSE requeued.error END,
         updated_at = now()
     FROM requeued WHERE threads.thread_id = requeued.thread_id
 )
 SELECT * FROM requeued;
 
 -- name: next_pending_run
--- The oldest pending run of a thread: the one to wake when the thread frees up.
+-- The oldest pending run of a thread that is due: the one to wake when the thread frees up.
 SELECT run_id, version FROM runs
 WHERE thread_id = %(thread_id)s AND status = 'pending'
+  AND (not_before IS NULL OR not_before <= now())
 ORDER BY seq
 LIMIT 1;
 
@@ -318,17 +338,20 @@ LIMIT %(limit)s;
 -- name: mark_pending_runs_resent
 -- Pending runs at the head of their thread whose message may be lost (not created, handed back
 -- or re-sent within the interval): stamp resent_at and return them, to be re-sent after COMMIT.
--- At most one extra message per pending run per interval.
+-- At most one extra message per pending run per interval. Runs not due yet (not_before) are left
+-- alone: they neither get a message nor hold up the runs behind them.
 UPDATE runs SET resent_at = now()
 WHERE run_id IN (
     SELECT run_id FROM runs p
     WHERE p.status = 'pending'
       AND p.updated_at < %(older_than)s
       AND (p.resent_at IS NULL OR p.resent_at < %(older_than)s)
+      AND (p.not_before IS NULL OR p.not_before <= now())
       AND NOT EXISTS (
           SELECT 1 FROM runs earlier
           WHERE earlier.thread_id = p.thread_id AND earlier.seq < p.seq
-            AND earlier.status IN ('pending', 'running'))
+            AND earlier.status IN ('pending', 'running')
+            AND (earlier.not_before IS NULL OR earlier.not_before <= now()))
     ORDER BY p.seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

@@ -1377,18 +1377,10 @@ BAD_INPUT = [
     case(
         "POST",
         "/threads/{thread}/runs",
-        {"assistant_id": "noop", "after_seconds": 5},
+        {"assistant_id": "noop", "after_seconds": "5"},
         422,
         "after_seconds",
-        id="unsupported-after-seconds",
-    ),
-    case(
-        "POST",
-        "/threads/{thread}/runs",
-        {"assistant_id": "noop", "stream_resumable": True},
-        422,
-        "stream_resumable",
-        id="unsupported-stream-resumable",
+        id="type-after-seconds",
     ),
     case(
         "POST",
@@ -1406,7 +1398,7 @@ BAD_INPUT = [
         "langsmith_tracer",
         id="unsupported-langsmith-tracer",
     ),
-    case("POST", "/threads", {"ttl": {"ttl": 5}}, 422, "ttl", id="unsupported-thread-ttl"),
+    case("POST", "/threads", {"ttl": {"ttl": "5"}}, 422, "ttl", id="invalid-thread-ttl"),
     case(
         "POST",
         "/threads",
@@ -1426,26 +1418,26 @@ BAD_INPUT = [
     case(
         "POST",
         "/threads/search",
-        {"values": {"a": 1}},
+        {"values": [1]},
         422,
         "values",
-        id="unsupported-thread-search-values",
+        id="invalid-thread-search-values",
     ),
     case(
         "POST",
         "/threads/search",
-        {"extract": {"a": "values.a"}},
+        {"extract": {"a": "nowhere.a"}},
         422,
         "extract",
-        id="unsupported-thread-search-extract",
+        id="invalid-thread-search-extract",
     ),
     case(
         "POST",
         "/threads/count",
-        {"values": {"a": 1}},
+        {"values": "a"},
         422,
         "values",
-        id="unsupported-thread-count-values",
+        id="invalid-thread-count-values",
     ),
     # --- invalid enum values
     case(
@@ -1459,7 +1451,7 @@ BAD_INPUT = [
     case(
         "POST",
         "/threads/{thread}/runs",
-        {"assistant_id": "noop", "multitask_strategy": "rollback"},
+        {"assistant_id": "noop", "multitask_strategy": "Rollback"},
         422,
         "multitask_strategy",
         id="enum-multitask-strategy-rollback",
@@ -1467,7 +1459,7 @@ BAD_INPUT = [
     case(
         "POST",
         "/runs",
-        {"assistant_id": "noop", "multitask_strategy": "interrupt"},
+        {"assistant_id": "noop", "multitask_strategy": "cancel"},
         422,
         "multitask_strategy",
         id="enum-stateless-multitask-strategy",

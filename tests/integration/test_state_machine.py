@@ -540,3 +540,19 @@ def test_worker_whose_run_is_requeued_stops_and_discards(runtime, ledger):
     assert _get(db, run_id) == requeued  # the stale attempt wrote nothing
     assert checkpoint_count(db, run["thread_id"]) == checkpoints
     assert queued(runtime.redis, runtime.settings.queue_name) == []  # and sent nothing
+
+
+def test_a_run_whose_cancel_was_asked_is_not_run_again_when_its_attempt_is_lost(db):
+    """Requeue (a crashed worker, a shutdown) of a run with a recorded cancel ends it as
+    interrupted: running it again would undo the cancel."""
+    from app.store.runs import claim, request_cancel, requeue
+
+    run = new_run(db)
+    won = claim(db, run["run_id"], 1, "w1")
+    assert won is not None
+    assert request_cancel(db, run["run_id"], run["thread_id"], "interrupt") is not None
+    row = requeue(db, won, reason="heartbeat lapsed", max_attempts=3)
+    assert row["status"] == "interrupted" and row["ended_at"] is not None
+    assert row["error"]["error"] == "UserInterrupt"
+    assert "heartbeat lapsed" in row["error"]["message"]
+    assert claim(db, run["run_id"], row["version"], "w2") is None

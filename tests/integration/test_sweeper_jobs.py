@@ -22,6 +22,7 @@ from app.store import runs as run_store
 from app.store import threads as thread_store
 from app.store.db import Database
 from sweeper.jobs import (
+    REDIS_EPOCH_KEY,
     SWEEPER_LOCK_KEY,
     redis_uptime_seconds,
     requeue_stale_runs,
@@ -46,6 +47,9 @@ def db(settings) -> Iterator[Database]:
 @pytest.fixture
 def rclient(settings):
     client = make_redis(settings.redis_url)
+    # the test's Redis DB was just flushed; these tests act as if its keys were kept since the
+    # server started (the flush guard has tests of its own in tests/acceptance/test_resilience.py)
+    client.set(REDIS_EPOCH_KEY, 0)
     yield client
     client.close()
 
@@ -269,10 +273,18 @@ def test_resends_lost_pending_runs_at_most_once_per_interval(db, actor, queue):
     assert _get(db, fresh["run_id"])["resent_at"] is None
     assert _get(db, behind["run_id"])["resent_at"] is None
 
-    # one interval later, still pending: one more message each
+    # one interval later, still pending: a message still waiting in the queue is not doubled
+    # (a healthy backlog); fresh, whose message is nowhere, gets one
     later = db_now(db) + datetime.timedelta(seconds=INTERVAL + 1)
-    assert resend_pending_runs(db, actor, later, interval=INTERVAL).resent == 3  # fresh too now
-    assert sorted(queue()) == sorted(first * 2 + [(str(fresh["run_id"]), 1)])
+    report = resend_pending_runs(db, actor, later, interval=INTERVAL)
+    assert (report.resent, report.waiting) == (1, 2)
+    assert sorted(queue()) == sorted(first + [(str(fresh["run_id"]), 1)])
+
+    # the queue lost its messages (a Redis flush): one interval later, one more message each
+    actor.broker.flush(actor.queue_name)
+    later += datetime.timedelta(seconds=INTERVAL + 1)
+    assert resend_pending_runs(db, actor, later, interval=INTERVAL).resent == 3
+    assert sorted(queue()) == sorted(first + [(str(fresh["run_id"]), 1)])
 
 
 def test_two_sweepers_resend_each_pending_run_once(db, actor, queue, settings):

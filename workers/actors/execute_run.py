@@ -2,10 +2,13 @@
 
 1. Claim (pending → running) with the version-checked UPDATE; no row = a duplicate or stale
    message, or the thread is busy: ack and drop (the run that frees the thread wakes the next).
+   A delayed run (``after_seconds``) whose message came early is sent again for the time left.
 2. Execute the graph on the process's executor while the heartbeat thread keeps the lease.
-3. Settle with the claim_token-checked UPDATE: finish, or hand back; a lost lease discards.
+3. Settle with the claim_token-checked UPDATE: finish, or hand back; a lost lease discards; a
+   cancel with ``action=rollback`` deletes the run and the checkpoints it wrote.
 4. After COMMIT: announce the end (Redis pub/sub), delete a temporary thread, wake the thread's
-   next pending run.
+   next pending run; then POST the run's webhook, if it has one (the end's statement recorded
+   the delivery; the sweeper retries it if this attempt fails or this process dies).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from app.errors import InvalidInput
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store.runs import Claim
-from workers import runtime
+from workers import runtime, webhooks
 from workers.broker import send_execute_run
 from workers.executor import Outcome, Verdict
 from workers.lifecycle import after_run_end
@@ -31,6 +34,7 @@ def execute_run(run_id: str, version: int) -> None:
     claim = run_store.claim(rt.db, uuid.UUID(run_id), int(version), rt.worker_id)
     if claim is None:
         logger.debug("run %r v%s: not claimed (duplicate, stale, or thread busy)", run_id, version)
+        _resend_if_early(rt, uuid.UUID(run_id))
         return
     logger.info("run %r: attempt %d claimed", run_id, claim.attempt, extra={"run_id": run_id})
     rt.heartbeats.add(claim.run_id, claim.claim_token)
@@ -41,9 +45,22 @@ def execute_run(run_id: str, version: int) -> None:
             outcome = rt.executor.execute(
                 claim, run_timeout(claim, rt.settings.run_timeout_seconds)
             )
+        # beat until the outcome is recorded: a settle that waits out a Postgres outage must
+        # not look like a dead worker to the sweeper
+        settle(rt, claim, outcome)
     finally:
         rt.heartbeats.remove(claim.run_id)
-    settle(rt, claim, outcome)
+
+
+def _resend_if_early(rt: runtime.Runtime, run_id: uuid.UUID) -> None:
+    """A delayed run whose message came before its start (clock skew between this process and
+    Postgres, or a start beyond Dramatiq's longest delay): send it again for the time left."""
+    early = run_store.start_delay(rt.db, run_id)
+    if early is not None:
+        logger.info(
+            "run %r: not due for %.3f s, message sent again", str(run_id), early["wait_seconds"]
+        )
+        send_execute_run(rt.actor, run_id, early["version"], max(early["wait_seconds"], 0.001))
 
 
 def run_timeout(claim: Claim, default: float) -> float:
@@ -76,11 +93,19 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
         elif row["status"] == RunStatus.PENDING:
             logger.info("run %r: handed back (%s)", run_id, reason)
             send_execute_run(rt.actor, claim.run_id, row["version"])
-        else:
-            logger.error("run %r: gave up after %d attempts: %s", run_id, claim.attempt, reason)
-            after_run_end(rt.db, rt.redis, rt.actor, row)
+        else:  # error (no attempt left) or interrupted (a cancel was asked meanwhile)
+            logger.error("run %r: %s instead of a retry: %s", run_id, row["status"], row["error"])
+            _after_end(rt, row)
         return
-    status = outcome.status if outcome.verdict == Verdict.FINISH else RunStatus.INTERRUPTED
+    if outcome.verdict == Verdict.ROLLBACK:
+        deleted = run_store.rollback(rt.db, claim)
+        if deleted is None:
+            logger.warning("run %r: lease lost before rollback", run_id)
+            return
+        logger.info("run %r: rolled back (deleted with its checkpoints)", run_id)
+        after_run_end(rt.db, rt.redis, rt.actor, {**deleted, "status": RunStatus.INTERRUPTED})
+        return
+    status = outcome.status
     assert status is not None
     try:
         row = run_store.finish(
@@ -91,6 +116,7 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             error=outcome.error,
             values=outcome.values,
             thread_status=ThreadStatus.INTERRUPTED if outcome.interrupted else None,
+            interrupts=outcome.interrupts,
         )
     except InvalidInput as exc:  # e.g. a NUL character, which jsonb cannot hold
         error = {
@@ -104,9 +130,15 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
         logger.warning("run %r: lease lost at finish, result discarded", run_id)
         return
     logger.info("run %r: %s", run_id, status, extra={"run_id": run_id})
-    if outcome.verdict == Verdict.ROLLBACK:
-        run_store.delete(rt.db, claim.run_id, claim.thread_id)
+    _after_end(rt, row)
+
+
+def _after_end(rt: runtime.Runtime, row: dict) -> None:
+    """After the COMMIT that ended the run ``row``: the common after-end work, then the first
+    attempt at its webhook (after the joins are woken: a slow receiver delays no client)."""
     after_run_end(rt.db, rt.redis, rt.actor, row)
+    if (row.get("kwargs") or {}).get("webhook"):
+        webhooks.deliver_for_run(rt.db, row["run_id"])
 
 
 def _result(outcome: Outcome) -> object:
