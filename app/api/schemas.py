@@ -145,6 +145,29 @@ def _select(names: tuple[str, ...]) -> fields.List:
     return fields.List(fields.String(), validate=known)
 
 
+def check_run_fields(data: dict) -> None:
+    """Shapes marshmallow cannot say for the run fields shared by runs and crons.
+
+    Raises:
+        ValidationError: interrupt_before/after is not "*" or a list of node names, or a
+            stream mode is unknown.
+    """
+    for name in ("interrupt_before", "interrupt_after"):
+        value = data.get(name)
+        if (
+            value is not None
+            and value != "*"
+            and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            raise ValidationError({name: ['must be "*" or a list of node names']})
+    modes = data.get("stream_mode")
+    if modes is not None:
+        listed = modes if isinstance(modes, list) else [modes]
+        bad = [m for m in listed if m not in STREAM_MODES]
+        if bad:
+            raise ValidationError({"stream_mode": [f"unknown stream mode(s): {bad}"]})
+
+
 class ConfigSchema(StrictSchema):
     """A LangGraph ``RunnableConfig``. ``configurable.run_timeout_seconds`` (a positive number)
     overrides ``RUN_TIMEOUT_SECONDS`` for the runs of an assistant, or for one run."""
@@ -318,20 +341,7 @@ class RunCreateSchema(StrictSchema):
 
     @validates_schema
     def _check_shapes(self, data: dict, **_: Any) -> None:
-        for name in ("interrupt_before", "interrupt_after"):
-            value = data.get(name)
-            if (
-                value is not None
-                and value != "*"
-                and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
-            ):
-                raise ValidationError({name: ['must be "*" or a list of node names']})
-        modes = data.get("stream_mode")
-        if modes is not None:
-            listed = modes if isinstance(modes, list) else [modes]
-            bad = [m for m in listed if m not in STREAM_MODES]
-            if bad:
-                raise ValidationError({"stream_mode": [f"unknown stream mode(s): {bad}"]})
+        check_run_fields(data)
         if data.get("input") is not None and data.get("command") is not None:
             raise ValidationError({"command": ["give either input or command, not both"]})
 
@@ -429,20 +439,7 @@ class _CronRunFieldsSchema(StrictSchema):
 
     @validates_schema
     def _check_run_shapes(self, data: dict, **_: Any) -> None:
-        for name in ("interrupt_before", "interrupt_after"):
-            value = data.get(name)
-            if (
-                value is not None
-                and value != "*"
-                and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
-            ):
-                raise ValidationError({name: ['must be "*" or a list of node names']})
-        modes = data.get("stream_mode")
-        if modes is not None:
-            listed = modes if isinstance(modes, list) else [modes]
-            bad = [m for m in listed if m not in STREAM_MODES]
-            if bad:
-                raise ValidationError({"stream_mode": [f"unknown stream mode(s): {bad}"]})
+        check_run_fields(data)
 
 
 class ThreadCronCreateSchema(_CronRunFieldsSchema):
