@@ -1,7 +1,11 @@
 """``python -m sweeper``: APScheduler wiring only; the work is in ``sweeper.jobs``.
 
 The sweep runs every ``SWEEP_INTERVAL_SECONDS`` (default 120), ``coalesce=True`` and
-``max_instances=1``: a slow tick is never run twice at once nor caught up in a burst.
+``max_instances=1``: a slow tick is never run twice at once nor caught up in a burst. Due crons
+are fired (``sweeper.crons``) every ``CRON_INTERVAL_SECONDS`` (default 10), the same way; expired
+threads and store items are removed (``sweeper.threads``) every ``SWEEP_INTERVAL_SECONDS``.
+Due webhook attempts are sent (``sweeper.webhooks``) every ``SWEEP_INTERVAL_SECONDS`` or
+``CALLBOARD_WEBHOOK_RETRY_SECONDS``, whichever is shorter.
 """
 
 from __future__ import annotations
@@ -10,14 +14,19 @@ import datetime
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.config import Settings
 from app.notify import make_redis
 from app.store.db import Database
+from sweeper.crons import cron_interval_seconds, fire_due_crons
 from sweeper.jobs import sweep
+from sweeper.threads import sweep_ttl
+from sweeper.webhooks import interval_seconds, retry_webhooks
 from workers.broker import declare_execute_run, make_broker
+from workers.webhooks import WebhookPolicy
 
 logger = logging.getLogger("sweeper")
 
@@ -31,29 +40,47 @@ def main() -> int:
     client = make_redis(settings.redis_url)
     actor = declare_execute_run(make_broker(settings), queue_name=settings.queue_name)
 
-    def tick() -> None:
-        try:
-            sweep(
-                db,
-                client,
-                actor,
-                datetime.datetime.now(datetime.UTC),
-                window=settings.heartbeat_seconds,
-                interval=settings.sweep_interval_seconds,
-                max_attempts=settings.max_attempts,
-            )
-        except Exception:  # noqa: BLE001 - the next tick tries again
-            logger.exception("sweep failed")
-
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=settings.sweep_interval_seconds,
-        id="sweep",
-        coalesce=True,
-        max_instances=1,
-        next_run_time=datetime.datetime.now(datetime.UTC),
+
+    def every(seconds: float, name: str, job: Callable[[datetime.datetime], object]) -> None:
+        """Run ``job(now)`` every ``seconds``, first at once; a failure waits for the next tick."""
+
+        def tick() -> None:
+            try:
+                job(datetime.datetime.now(datetime.UTC))
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                logger.exception("%s failed", name)
+
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=seconds,
+            id=name,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.datetime.now(datetime.UTC),
+        )
+
+    every(
+        settings.sweep_interval_seconds,
+        "sweep",
+        lambda now: sweep(
+            db,
+            client,
+            actor,
+            now,
+            window=settings.heartbeat_seconds,
+            interval=settings.sweep_interval_seconds,
+            max_attempts=settings.max_attempts,
+        ),
+    )
+    every(cron_interval_seconds(), "crons", lambda now: fire_due_crons(db, client, actor, now))
+    every(settings.sweep_interval_seconds, "ttl", lambda now: sweep_ttl(db, now))
+    webhook_policy = WebhookPolicy.from_env()
+    every(
+        interval_seconds(settings.sweep_interval_seconds, webhook_policy),
+        "webhooks",
+        lambda now: retry_webhooks(db, now, webhook_policy),
     )
 
     def stop(signum: int, _frame: object) -> None:

@@ -2,13 +2,23 @@
 RQ's ``cleanup(timestamp)``), so tests call them directly.
 
 - ``requeue_stale_runs``: running runs whose heartbeat lapsed go back to pending (or end as error
-  when their attempts are used up); never while Redis has been up for less than one window,
-  because a restarted Redis has lost every heartbeat key at once.
-- ``resend_pending_runs``: pending runs whose message may be lost (Redis flushed, a crash between
-  COMMIT and send) get one more message per interval.
+  when their attempts are used up); never while Redis has kept its keys for less than one
+  window: a restarted or flushed Redis has lost every heartbeat key at once, and live workers
+  need one window to write them again.
+- ``resend_pending_runs``: pending runs whose message may be lost (Redis flushed or restarted, a
+  crash between COMMIT and send, a worker killed with the message prefetched) get one more
+  message per interval, unless their message is still waiting in the queue: a healthy backlog
+  is not multiplied.
 
 Several sweepers may run: every change is a conditional UPDATE, and ``sweep`` takes a
 transaction-scoped advisory lock so that only one does the work of a tick.
+
+Redis key of the sweeper's own (next to those listed in ``app/notify.py``):
+
+    callboard:redis-epoch   Redis server time (Unix seconds) when a sweeper found it missing:
+                            Redis has kept its keys since then. Gone after a restart, a
+                            FLUSHALL or a FLUSHDB, with the heartbeat keys; written again by
+                            the next tick, which then waits one window before requeueing.
 """
 
 from __future__ import annotations
@@ -16,13 +26,15 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.common import dq_name
+from dramatiq.errors import DecodeError
 
 from app.notify import heartbeat_key
 from app.runs import RunStatus
-from app.store import runs as run_store
 from app.store.db import QUERIES, Database
 from workers.broker import send_execute_run
 from workers.lifecycle import after_run_end
@@ -42,11 +54,50 @@ class SweepReport:
     requeued: int = 0  # handed back to pending and re-sent
     failed: int = 0  # ended as error: no attempt left
     resent: int = 0  # pending runs whose message was sent again
-    redis_young: bool = False  # Redis restarted less than one window ago: no requeue
+    waiting: int = 0  # pending runs whose message still waits in the queue: not sent again
+    redis_young: bool = False  # Redis lost its keys less than one window ago: no requeue
+
+
+REDIS_EPOCH_KEY = "callboard:redis-epoch"
 
 
 def redis_uptime_seconds(client: redis.Redis) -> float:
     return float(client.info("server")["uptime_in_seconds"])
+
+
+def _redis_time(reply: tuple[int, int]) -> float:
+    seconds, micros = reply
+    return seconds + micros / 1e6
+
+
+def redis_memory_seconds(client: redis.Redis) -> float:
+    """How long Redis has kept its keys (seconds): since it started, or since its keys were
+    flushed, whichever is later. A flush is known by the missing ``callboard:redis-epoch``
+    marker, which is then written (and 0 returned)."""
+    return _read_epoch(client)[1]
+
+
+def _read_epoch(client: redis.Redis) -> tuple[bytes | None, float]:
+    """``(marker, seconds Redis has kept its keys)``; writes the marker when it is missing."""
+    pipe = client.pipeline(transaction=True)
+    pipe.time()
+    pipe.get(REDIS_EPOCH_KEY)
+    now, epoch = pipe.execute()
+    if epoch is None:
+        client.set(REDIS_EPOCH_KEY, repr(_redis_time(now)), nx=True)
+        return None, 0.0
+    return epoch, min(_redis_time(now) - float(epoch), redis_uptime_seconds(client))
+
+
+def _heartbeats_snapshot(client: redis.Redis, stale: list[dict]) -> tuple[bytes | None, list[int]]:
+    """The epoch marker and which of the ``stale`` runs have a heartbeat key, read at one instant
+    (MULTI/EXEC), so that a flush cannot fall between the two."""
+    pipe = client.pipeline(transaction=True)
+    pipe.get(REDIS_EPOCH_KEY)
+    for row in stale:
+        pipe.exists(heartbeat_key(row["run_id"], row["claim_token"]))
+    epoch, *alive = pipe.execute()
+    return epoch, alive
 
 
 def requeue_stale_runs(
@@ -61,11 +112,16 @@ def requeue_stale_runs(
 ) -> SweepReport:
     """Requeue running runs claimed before ``now - window`` whose heartbeat key is missing.
 
+    Does nothing while Redis has kept its keys for less than ``window`` (restarted or flushed:
+    ``redis_memory_seconds``); the heartbeat keys are read in one transaction with the marker
+    that proves they were not flushed meanwhile.
+
     Parameters:
         window: the heartbeat window in seconds.
     """
     report = report or SweepReport()
-    if redis_uptime_seconds(client) < window:
+    epoch, kept_seconds = _read_epoch(client)
+    if kept_seconds < window:
         report.redis_young = True
         return report
     claimed_before = now - datetime.timedelta(seconds=window)
@@ -73,23 +129,21 @@ def requeue_stale_runs(
     report.stale = len(stale)
     if not stale:
         return report
-    pipe = client.pipeline(transaction=False)
-    for row in stale:
-        pipe.exists(heartbeat_key(row["run_id"], row["claim_token"]))
-    alive = pipe.execute()
+    epoch_now, alive = _heartbeats_snapshot(client, stale)
+    if epoch_now is None or epoch_now != epoch:
+        report.redis_young = True  # flushed between the two reads: the keys prove nothing
+        return report
     for row, beating in zip(stale, alive, strict=True):
         if beating:
             continue
-        moved = run_store.requeue_by_token(
+        moved = _requeue_unless_held(
             db,
-            run_id=row["run_id"],
-            claim_token=row["claim_token"],
-            version=row["version"],
+            row,
             reason=f"heartbeat lapsed (worker {row['worker_id']})",
             max_attempts=max_attempts,
         )
         if moved is None:
-            continue  # finished or requeued by someone else meanwhile
+            continue  # finished or requeued meanwhile, or held by a stalled transaction
         if moved["status"] == RunStatus.PENDING:
             report.requeued += 1
             logger.warning(
@@ -106,6 +160,56 @@ def requeue_stale_runs(
     return report
 
 
+def waiting_messages(actor: dramatiq.Actor) -> set[tuple[str, int]]:
+    """``{(run_id, version)}`` of the messages of ``actor`` that wait in Redis for a consumer: in
+    its queue or its delay queue (``dramatiq:<queue>`` and ``dramatiq:<queue>.DQ``, ids, with
+    the bodies in ``….msgs``). Not those a consumer has taken: it may have died with them.
+    Empty for a broker that is not Dramatiq's Redis broker."""
+    client = getattr(actor.broker, "client", None)
+    namespace = getattr(actor.broker, "namespace", None)
+    if not isinstance(client, redis.Redis) or not namespace:
+        return set()
+    found: set[tuple[str, int]] = set()
+    for queue in (actor.queue_name, dq_name(actor.queue_name)):
+        key = f"{namespace}:{queue}"
+        ids = client.lrange(key, 0, -1)
+        for start in range(0, len(ids), BATCH):
+            for data in client.hmget(f"{key}.msgs", ids[start : start + BATCH]):
+                if not isinstance(data, bytes):
+                    continue  # None: taken (and maybe acked) since the LRANGE
+                try:
+                    message = dramatiq.Message.decode(data)
+                    if message.actor_name == actor.actor_name:
+                        run_id, version = message.args
+                        found.add((str(run_id), int(version)))
+                except (DecodeError, ValueError, TypeError):
+                    continue
+    return found
+
+
+def _requeue_unless_held(db: Database, row: dict, *, reason: str, max_attempts: int) -> dict | None:
+    """``requeue_run`` for the lapsed attempt ``row``, unless another transaction holds the run's
+    row: a worker that stalled inside a checkpoint write keeps it locked until its session
+    ends, and waiting for it would stall every other requeue of the tick. Returns the row
+    requeued (or ended as error), or None."""
+    params = {
+        "run_id": row["run_id"],
+        "claim_token": row["claim_token"],
+        "version": row["version"],
+        "reason": reason,
+        "max_attempts": max_attempts,
+        "refund_attempt": 0,
+    }
+
+    def work(conn: Any) -> dict | None:
+        with conn.transaction():
+            if conn.execute(QUERIES["lock_lapsed_run"], params).fetchone() is None:
+                return None
+            return conn.execute(QUERIES["requeue_run"], params).fetchone()
+
+    return db.run(work, "requeue_lapsed_run")
+
+
 def resend_pending_runs(
     db: Database,
     actor: dramatiq.Actor,
@@ -114,13 +218,22 @@ def resend_pending_runs(
     interval: float,
     report: SweepReport | None = None,
 ) -> SweepReport:
-    """Send one more message for pending runs untouched for ``interval`` seconds."""
+    """Send one more message for pending runs untouched for ``interval`` seconds whose message
+    is not waiting in the queue (``waiting_messages``); at most one per run per interval.
+
+    Parameters:
+        interval: seconds (the sweeper's period).
+    """
     report = report or SweepReport()
     older_than = now - datetime.timedelta(seconds=interval)
     rows = db.fetch("mark_pending_runs_resent", {"older_than": older_than, "limit": BATCH})
+    waiting = waiting_messages(actor) if rows else set()
     for row in rows:
+        if (str(row["run_id"]), int(row["version"])) in waiting:
+            report.waiting += 1
+            continue
         send_execute_run(actor, row["run_id"], row["version"])
-    report.resent = len(rows)
+        report.resent += 1
     return report
 
 

@@ -1,18 +1,22 @@
-"""Test helpers: real processes as a PaaS runs them, polling with deadlines, the ledger."""
+"""Test helpers: real processes as a PaaS runs them, polling with deadlines, the ledger, and
+Redis and Postgres servers of a test's own (``RedisServer``, ``PostgresCluster``) for the tests
+that restart, flush or stop them."""
 
 from __future__ import annotations
 
 import collections
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -48,11 +52,32 @@ def free_port() -> int:
 
 
 def read_ledger(path: Path) -> list[tuple[str, int, int, str]]:
-    """``[(run_id, attempt, pid, event)]`` in file order."""
+    """``[(run_id, attempt, pid, event)]`` of the ``start`` and ``end`` lines, in file order
+    (``read_ledger_timed`` has every line, ``cancel`` too, with its time)."""
+    return [
+        (e.run_id, e.attempt, e.pid, e.event)
+        for e in read_ledger_timed(path)
+        if e.event in ("start", "end")
+    ]
+
+
+class LedgerEntry(NamedTuple):
+    """One line of the ledger (``tests/graphs/ledger.py``); ``at`` is a Unix time in seconds."""
+
+    run_id: str
+    attempt: int
+    pid: int
+    event: str  # start | end | cancel
+    at: float
+
+
+def read_ledger_timed(path: Path) -> list[LedgerEntry]:
+    """Every line of the ledger, in file order."""
     rows = []
     for line in path.read_text().splitlines():
-        run_id, attempt, pid, event = line.split()
-        rows.append((run_id, int(attempt), int(pid), event))
+        run_id, attempt, pid, event, *rest = line.split()
+        at = float(rest[0]) if rest else 0.0
+        rows.append(LedgerEntry(run_id, int(attempt), int(pid), event, at))
     return rows
 
 
@@ -83,6 +108,21 @@ class Proc:
 
     def wait(self, timeout: float) -> int:
         return self.popen.wait(timeout=timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the process's whole group (a crash, an OOM kill) and reap it."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(timeout=30)
 
 
 @dataclass
@@ -160,15 +200,23 @@ class Stack:
         wait_for(ready, timeout=60, interval=0.1, what="web /ok")
         return proc
 
-    def worker(self, **env: str) -> Proc:
+    def worker(self, wait: bool = True, **env: str) -> Proc:
+        """Start ``python -m workers``; with ``wait``, return once it consumes."""
         proc = self._start("worker", [sys.executable, "-m", "workers"], self.env(**env), None)
-        self._wait_line(proc, "callboard worker ready")
+        if wait:
+            self.wait_ready(proc)
         return proc
 
-    def sweeper(self, **env: str) -> Proc:
+    def sweeper(self, wait: bool = True, **env: str) -> Proc:
+        """Start ``python -m sweeper``; with ``wait``, return once its scheduler starts."""
         proc = self._start("sweeper", [sys.executable, "-m", "sweeper"], self.env(**env), None)
-        self._wait_line(proc, "callboard sweeper ready")
+        if wait:
+            self.wait_ready(proc)
         return proc
+
+    def wait_ready(self, proc: Proc) -> None:
+        """Wait for the ready line a worker or sweeper prints (AssertionError if it exits)."""
+        self._wait_line(proc, f"callboard {proc.name} ready")
 
     def _wait_line(self, proc: Proc, text: str) -> None:
         def ready() -> bool:
@@ -176,7 +224,7 @@ class Stack:
                 raise AssertionError(f"{proc.name} exited early:\n{proc.output()}")
             return text in proc.output()
 
-        wait_for(ready, timeout=60, interval=0.1, what=f"{proc.name} ready")
+        wait_for(ready, timeout=90, interval=0.1, what=f"{proc.name} ready")
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -202,7 +250,7 @@ def make_runtime(settings: Settings) -> Any:
     from app.store.db import Database
     from workers.broker import declare_execute_run, make_broker
     from workers.executor import Executor
-    from workers.heartbeat import Heartbeats
+    from workers.heartbeat import Heartbeats, make_beat_client
     from workers.runtime import Runtime, make_worker_id
 
     registry = Registry.load(settings.config_path)
@@ -213,13 +261,204 @@ def make_runtime(settings: Settings) -> Any:
         registry, settings.database_url, settings.n_jobs_per_worker, settings.redis_url
     )
     worker_id = make_worker_id()
-    heartbeats = Heartbeats(client, db, executor, settings.heartbeat_seconds, worker_id).start()
+    beat_client = make_beat_client(settings.redis_url, settings.heartbeat_seconds)
+    heartbeats = Heartbeats(
+        beat_client, db, executor, settings.heartbeat_seconds, worker_id
+    ).start()
     return Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)
 
 
 def close_runtime(rt: Any) -> None:
     rt.heartbeats.stop()
+    rt.heartbeats.client.close()
     rt.executor.close()
     rt.db.close()
     rt.redis.close()
     rt.actor.broker.close()
+
+
+# --- throwaway servers: Redis and Postgres that a test may restart, flush or kill --------------
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free port (no persistence), never the shared
+    one: tests restart and ``FLUSHALL`` it.
+
+    Parameters:
+        tmp: directory for its log (and working directory).
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.log = tmp / f"redis-{self.port}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> RedisServer:
+        """Start it and wait until it answers PING (at most 30 s)."""
+        argv = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.tmp),
+        ]
+        with open(self.log, "ab") as handle:
+            self.popen = subprocess.Popen(
+                argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_for(self.ping, timeout=30, interval=0.05, what=f"redis-server on {self.port}")
+        return self
+
+    def ping(self) -> bool:
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL: everything it held is gone, as after a crash)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=30)
+        self.popen = None
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Kill it, keep it down for ``down_seconds`` (the length of the outage), start it again
+        on the same port, empty."""
+        self.stop()
+        if down_seconds:
+            time.sleep(down_seconds)
+        self.start()
+        self.restarts += 1
+
+    def flushall(self) -> None:
+        import redis
+
+        client = redis.Redis(port=self.port)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def uptime_seconds(self) -> float:
+        import redis
+
+        client = redis.Redis(port=self.port)
+        try:
+            return float(client.info("server")["uptime_in_seconds"])
+        finally:
+            client.close()
+
+
+def _postgres_bindir() -> Path:
+    """The newest ``/usr/lib/postgresql/<major>/bin`` (Debian layout), else ``pg_config``'s."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
+    if candidates:
+        return candidates[0]
+    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+class PostgresCluster:
+    """A Postgres cluster of the test's own (``initdb`` into a temporary directory, a free port,
+    trust authentication on 127.0.0.1), never the shared one: tests restart it.
+
+    As root the server runs as the ``postgres`` OS user (Postgres refuses to run as root), in a
+    directory that user owns. ``fsync`` is off: durability across an OS crash is not what these
+    tests are about, and it spares the shared disk.
+    """
+
+    def __init__(self) -> None:
+        import pwd
+
+        self.bindir = _postgres_bindir()
+        self.dir = Path(tempfile.mkdtemp(prefix="callboard-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self.port = free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
+            "-E", "UTF8", "--locale", "C",
+        )  # fmt: skip
+
+    def _run(self, tool: str, *args: str, timeout: float = 120) -> None:
+        argv = [*self._as, str(self.bindir / tool), *args]
+        done = subprocess.run(argv, cwd=self.dir, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise AssertionError(f"{tool} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+    def _ctl(self, action: str, *args: str) -> None:
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            "pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
+            "-t", "60", *args,
+        )  # fmt: skip
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PostgresCluster:
+        self._ctl("start")
+        return self
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """``pg_ctl restart -m fast``: every connection is closed, in-flight transactions roll
+        back; returns when the server accepts connections again. ``down_seconds``: stop, stay
+        down that long (the length of the outage), then start."""
+        if not down_seconds:
+            self._ctl("restart", "-m", "fast")
+            return
+        self._ctl("stop", "-m", "fast")
+        time.sleep(down_seconds)
+        self._ctl("start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._ctl("stop", "-m", "immediate")
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` with every migration applied; return its URL."""
+        import psycopg
+
+        from migrations import apply_all
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = self.url(name)
+        apply_all(url)
+        return url
+
+    def destroy(self) -> None:
+        """Stop the server and delete its directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -14,6 +14,7 @@ during the grace period hands back at once.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ from workers import runtime
 from workers.actors.execute_run import execute_run
 from workers.broker import declare_execute_run, make_broker
 from workers.executor import Executor, StopReason
-from workers.heartbeat import Heartbeats
+from workers.heartbeat import Heartbeats, make_beat_client
 
 logger = logging.getLogger("workers")
 
@@ -62,6 +63,10 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
     )
+    # LOG_LEVEL (default INFO) applies to Callboard's own loggers; DEBUG shows, for instance,
+    # every message dropped at the claim (a duplicate, a stale version, a busy thread)
+    for name in ("app", "workers"):
+        logging.getLogger(name).setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
     registry = Registry.load(settings.config_path)
     worker_id = runtime.make_worker_id()
@@ -71,7 +76,12 @@ def main() -> int:
     broker = make_broker(settings)
     actor = declare_execute_run(broker, execute_run, settings.queue_name)
     executor = Executor(registry, settings.database_url, n_jobs, settings.redis_url)
-    heartbeats = Heartbeats(client, db, executor, settings.heartbeat_seconds, worker_id).start()
+    # the beats get a client of their own that fails fast: a beat retried for seconds inside a
+    # Redis outage would come too late once Redis is back (see workers.heartbeat)
+    beat_client = make_beat_client(settings.redis_url, settings.heartbeat_seconds)
+    heartbeats = Heartbeats(
+        beat_client, db, executor, settings.heartbeat_seconds, worker_id
+    ).start()
     rt = runtime.Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)
     runtime.install(rt)
     cancels = Subscriber(
@@ -108,6 +118,7 @@ def main() -> int:
     shutdown(rt, worker, hurry)
     cancels.stop()
     heartbeats.stop()
+    beat_client.close()
     executor.close()
     db.close()
     logger.info("worker %s stopped", worker_id)

@@ -1,13 +1,19 @@
-"""Heartbeats: one daemon thread per worker process keeps a Redis key alive for each attempt it
-executes, and checks Postgres for lost leases and cancel requests.
+"""Heartbeats: a worker process keeps a Redis key alive for each attempt it executes, and checks
+Postgres for lost leases and cancel requests.
 
 Key: ``callboard:heartbeat:<run_id>:<claim_token>`` (``app.notify.heartbeat_key``), value the
 worker id, TTL = the heartbeat window (``HEARTBEAT_SECONDS``), refreshed ``BEATS_PER_WINDOW``
 times per window. The sweeper requeues a running run whose key is gone. Every
-``CHECK_EVERY_BEATS`` beats the thread reads its runs' status and claim token from Postgres: a
-run whose token changed (requeued elsewhere) or that is gone is stopped and discarded; one with a
-cancel request is stopped as cancelled. Both kinds of error (Redis, Postgres) are logged and the
-loop goes on: a beat missed during an outage is made up by the next one.
+``CHECK_EVERY_BEATS`` beat intervals the lease checker reads the runs' status and claim token
+from Postgres: a run whose token changed (requeued elsewhere) or that is gone is stopped and
+discarded; one with a cancel request is stopped as cancelled.
+
+Two daemon threads, so that neither store can stall the other: the beats go on while Postgres
+is down or slow (a lease check may wait out the store's retries), and the lease checks go on
+while Redis is down. Errors of either are logged and the loop goes on: a beat missed during an
+outage is made up by the next one, ``window / BEATS_PER_WINDOW`` seconds later. For that, the
+Redis client given should fail fast (few retries, a short socket timeout,
+``make_beat_client``): retrying inside one beat only delays the next.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app.notify import heartbeat_key
 from app.store import runs as run_store
@@ -30,10 +39,25 @@ BEATS_PER_WINDOW = 3
 CHECK_EVERY_BEATS = 2
 
 
+def make_beat_client(url: str, window: float) -> redis.Redis:
+    """A Redis client for the beats: one immediate retry, connect and socket timeouts of half a
+    beat interval (0.5 to 5 seconds), so that a failing beat gives up about when the next one
+    is due instead of delaying it by the seconds of a general client's backoff."""
+    timeout = min(max(window / BEATS_PER_WINDOW / 2, 0.5), 5.0)
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+
+
 class Heartbeats:
     """Parameters:
-    client: Redis. db: Postgres. executor: stops runs whose lease is lost or cancelled.
-    window: heartbeat window in seconds (the key's TTL). worker_id: stored as the key's value.
+    client: Redis, preferably from ``make_beat_client``. db: Postgres. executor: stops runs
+    whose lease is lost or cancelled. window: heartbeat window in seconds (the key's TTL).
+    worker_id: stored as the key's value.
     """
 
     def __init__(
@@ -44,20 +68,24 @@ class Heartbeats:
         self.executor = executor
         self.window = window
         self.worker_id = worker_id
+        self.interval = window / BEATS_PER_WINDOW  # seconds between two beats
         self._runs: dict[uuid.UUID, uuid.UUID] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True),
+            threading.Thread(target=self._check_loop, name="lease-check", daemon=True),
+        ]
 
     def start(self) -> Heartbeats:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def add(self, run_id: uuid.UUID, claim_token: uuid.UUID) -> None:
         """Start beating for an attempt; the first beat is written before this returns."""
@@ -74,6 +102,10 @@ class Heartbeats:
                 self.client.delete(heartbeat_key(run_id, token))
             except redis.RedisError:
                 pass  # the TTL removes it
+
+    def _snapshot(self) -> dict[uuid.UUID, uuid.UUID]:
+        with self._lock:
+            return dict(self._runs)
 
     def _beat(self, runs: dict[uuid.UUID, uuid.UUID]) -> None:
         if not runs:
@@ -93,29 +125,34 @@ class Heartbeats:
             return
         try:
             rows = run_store.leases(self.db, list(runs))
-        except Exception as exc:  # noqa: BLE001 - keep beating through a Postgres outage
+        except Exception as exc:  # noqa: BLE001 - keep checking through a Postgres outage
             logger.warning("lease check failed: %s", exc)
             return
+        held = self._snapshot()
         for run_id, token in runs.items():
+            if held.get(run_id) != token:
+                continue  # the attempt ended while Postgres was read
             row = rows.get(run_id)
             if row is None or row["claim_token"] != token or row["status"] != "running":
-                logger.warning("run %r: lease lost, stopping its attempt", str(run_id))
-                self.executor.stop(run_id, StopReason.LEASE_LOST)
+                # (an attempt that is no longer executing is being settled: its settle is
+                # fenced on its own)
+                if self.executor.stop(run_id, StopReason.LEASE_LOST):
+                    logger.warning("run %r: lease lost, stopping its attempt", str(run_id))
             elif row["cancel_action"]:
                 reason = (
                     StopReason.ROLLBACK if row["cancel_action"] == "rollback" else StopReason.CANCEL
                 )
                 self.executor.stop(run_id, reason)
 
-    def _loop(self) -> None:
-        interval = self.window / BEATS_PER_WINDOW
-        beats = 0
+    def _every(self, period: float, work: Callable[[], None]) -> None:
+        """Call ``work`` every ``period`` seconds (measured start to start) until stopped."""
         while not self._stop.is_set():
             started = time.monotonic()
-            with self._lock:
-                runs = dict(self._runs)
-            self._beat(runs)
-            beats += 1
-            if beats % CHECK_EVERY_BEATS == 0:
-                self.check_leases(runs)
-            self._wake.wait(max(interval - (time.monotonic() - started), 0.01))
+            work()
+            self._stop.wait(max(period - (time.monotonic() - started), 0.01))
+
+    def _beat_loop(self) -> None:
+        self._every(self.interval, lambda: self._beat(self._snapshot()))
+
+    def _check_loop(self) -> None:
+        self._every(self.interval * CHECK_EVERY_BEATS, lambda: self.check_leases(self._snapshot()))

@@ -1,8 +1,11 @@
 """Test graphs that leave evidence of every execution.
 
-``ledger`` appends ``<run_id> <attempt> <pid>`` to the file named by ``CALLBOARD_TEST_LEDGER``
-(one ``write`` of a short line to an ``O_APPEND`` file: atomic), so a test can count how many
-times each run was executed, by which process, across real worker processes.
+``ledger`` appends ``<run_id> <attempt> <pid> <event> <unix time>`` to the file named by
+``CALLBOARD_TEST_LEDGER`` (one ``write`` of a short line to an ``O_APPEND`` file: atomic), so a
+test can count how many times each run was executed, by which process and when, across real
+worker processes (``tests.support.read_ledger``). Events: ``start``; ``end`` (the graph's work is
+done, just before it returns); ``cancel`` (the attempt was stopped from outside: a cancel, a lost
+lease, a shutdown).
 Input: ``{"sleep": seconds = 0, "crash": bool = False, "fail": str | None}``.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -22,7 +26,8 @@ def _record(config: RunnableConfig, event: str) -> None:
         return
     configurable = config.get("configurable", {})
     attempt = config.get("metadata", {}).get("run_attempt")
-    line = f"{configurable.get('run_id')} {attempt} {os.getpid()} {event}\n".encode()
+    run_id = configurable.get("run_id")
+    line = f"{run_id} {attempt} {os.getpid()} {event} {time.time():.6f}\n".encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -35,7 +40,11 @@ async def ledger(input: dict[str, Any], config: RunnableConfig) -> dict[str, Any
     _record(config, "start")
     if input.get("crash"):
         os._exit(17)  # a worker process dying mid-run, as a segfault or OOM kill would
-    await asyncio.sleep(float(input.get("sleep", 0)))
+    try:
+        await asyncio.sleep(float(input.get("sleep", 0)))
+    except asyncio.CancelledError:
+        _record(config, "cancel")
+        raise
     if input.get("fail"):
         raise RuntimeError(input["fail"])
     _record(config, "end")
