@@ -26,6 +26,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app.api.schemas import RUN_FIELDS
 from app.store import runs as run_store
 from app.store import webhooks as webhook_store
 from app.store.db import Database
@@ -37,18 +38,6 @@ from workers.webhooks import WebhookPolicy
 
 pytestmark = pytest.mark.timeout(180)
 
-RUN_FIELDS = (
-    "run_id",
-    "thread_id",
-    "assistant_id",
-    "metadata",
-    "status",
-    "kwargs",
-    "multitask_strategy",
-    "created_at",
-    "updated_at",
-    "attempt",
-)
 
 
 @dataclass
