@@ -31,8 +31,10 @@ db: services
 		|| psql "$${DATABASE_URL%/*}/postgres" -c "CREATE DATABASE \"$${DATABASE_URL##*/}\""
 	$(BIN)/python -m migrations
 
+# honcho runs the Procfile's lines through /bin/sh: the venv's bin goes first on PATH so that
+# `gunicorn` and `python` are the ones installed above.
 up: install db
-	$(BIN)/honcho start -p $(PORT) web worker sweeper
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -p $(PORT) web worker sweeper
 
 test: install-test services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
