@@ -69,9 +69,13 @@ class Registry:
         GraphLoadError: a graph cannot be imported or is not a graph or function.
     """
 
-    def __init__(self, specs: dict[str, GraphSpec], path: str) -> None:
+    def __init__(
+        self, specs: dict[str, GraphSpec], path: str, document: dict[str, Any] | None = None
+    ) -> None:
         self.specs = specs
         self.path = path
+        # the whole langgraph.json, for the keys beside "graphs" (see ``http_cors``)
+        self.document = document or {}
 
     @classmethod
     def load(cls, path: str) -> Registry:
@@ -99,7 +103,7 @@ class Registry:
                 )
             specs[graph_id] = _load_spec(graph_id, source, base, description)
         logger.info("loaded %d graph(s) from %s: %s", len(specs), config_path, ", ".join(specs))
-        return cls(specs, str(config_path))
+        return cls(specs, str(config_path), document)
 
     def get(self, graph_id: str) -> GraphSpec:
         """Raises ``NotFound`` for an unknown graph id."""
@@ -116,6 +120,18 @@ class Registry:
     @property
     def ids(self) -> list[str]:
         return list(self.specs)
+
+    @property
+    def http_cors(self) -> dict[str, Any] | None:
+        """The registry's ``http.cors`` object (the official ``langgraph.json`` key: Starlette
+        ``CORSMiddleware`` arguments such as ``allow_origins``, ``allow_methods``,
+        ``allow_headers``, ``allow_credentials``, ``expose_headers``, ``max_age``), or None
+        when absent. ``app.cors`` applies it."""
+        http = self.document.get("http")
+        cors = http.get("cors") if isinstance(http, dict) else None
+        if cors is not None and not isinstance(cors, dict):
+            raise ConfigurationError(f"http.cors in {self.path} must be an object")
+        return cors
 
 
 def _import(source: str, base: Path) -> Any:
