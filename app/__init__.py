@@ -23,6 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: load the graph registry, connect to Postgres and Redis, register
     the API. Raises ``ConfigurationError``/``GraphLoadError`` when the registry is bad."""
     from app.api import register_api
+    from app.custom_routes import mount_user_app
+    from app.dashboard import register_dashboard
     from app.services import Services
 
     logging.basicConfig(
@@ -51,8 +53,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["callboard"] = Services.build(settings)
+    services = Services.build(settings)
+    app.extensions["callboard"] = services
     register_api(app)
+    register_dashboard(app)
+    deployment = services.registry.deployment
+    if deployment is not None and deployment.http_app:  # langgraph.json http.app
+        mount_user_app(app, deployment.http_app, deployment.base)
     if assets:
         _serve_docs_assets(app, assets)
     return app

@@ -61,11 +61,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read the settings from ``env`` (default: ``os.environ``).
+        """Read the settings from ``env`` (default: ``os.environ``, after the ``env`` of the
+        ``langgraph.json`` that ``CALLBOARD_CONFIG`` names was applied to it).
 
         Raises:
             ConfigurationError: a variable is set to something that is not a valid value.
         """
+        if env is None:
+            # langgraph.json's "env" is applied to the process environment before anything is
+            # read from it (app.deployment.apply_env)
+            from app.deployment import apply_env
+
+            apply_env(os.environ.get("CALLBOARD_CONFIG") or DEFAULT_CONFIG)
         env = dict(os.environ if env is None else env)
         return cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from langgraph.func import entrypoint
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
+from app.deployment import Deployment
 from app.errors import ConfigurationError, GraphLoadError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -76,34 +76,29 @@ class Registry:
         self.path = path
         # the whole langgraph.json, for the keys beside "graphs" (see ``http_cors``)
         self.document = document or {}
+        self.deployment: Deployment | None = None  # the parsed langgraph.json, once loaded
 
     @classmethod
     def load(cls, path: str) -> Registry:
-        config_path = Path(path).resolve()
-        try:
-            document = json.loads(config_path.read_text())
-        except FileNotFoundError:
-            raise ConfigurationError(f"graph registry not found: {config_path}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"graph registry {config_path} is not JSON: {exc}") from None
-        graphs = document.get("graphs") if isinstance(document, dict) else None
-        if not isinstance(graphs, dict) or not graphs:
-            raise ConfigurationError(f'{config_path} has no "graphs" object')
-        base = config_path.parent
-        if str(base) not in sys.path:
-            sys.path.insert(0, str(base))  # "dependencies": ["."] in langgraph.json terms
+        """Load the graphs of the ``langgraph.json`` at ``path`` (every other key of the file is
+        checked too: ``app.deployment``); its local ``dependencies`` go on ``sys.path`` first."""
+        deployment = Deployment.load(path)
+        deployment.add_dependencies()
         specs = {}
-        for graph_id, entry in graphs.items():
+        for graph_id, entry in deployment.graphs.items():
             source, description = entry, None
             if isinstance(entry, dict):
                 source, description = entry.get("path"), entry.get("description")
             if not isinstance(source, str) or ":" not in source:
                 raise ConfigurationError(
-                    f"graph {graph_id!r} in {config_path}: expected 'file.py:attr', got {source!r}"
+                    f"graph {graph_id!r} in {deployment.path}: expected 'file.py:attr', "
+                    f"got {source!r}"
                 )
-            specs[graph_id] = _load_spec(graph_id, source, base, description)
-        logger.info("loaded %d graph(s) from %s: %s", len(specs), config_path, ", ".join(specs))
-        return cls(specs, str(config_path), document)
+            specs[graph_id] = _load_spec(graph_id, source, deployment.base, description)
+        logger.info("loaded %d graph(s) from %s: %s", len(specs), deployment.path, ", ".join(specs))
+        registry = cls(specs, str(deployment.path), deployment.document)
+        registry.deployment = deployment
+        return registry
 
     def get(self, graph_id: str) -> GraphSpec:
         """Raises ``NotFound`` for an unknown graph id."""
@@ -127,6 +122,8 @@ class Registry:
         ``CORSMiddleware`` arguments such as ``allow_origins``, ``allow_methods``,
         ``allow_headers``, ``allow_credentials``, ``expose_headers``, ``max_age``), or None
         when absent. ``app.cors`` applies it."""
+        if self.deployment is not None:  # checked by Deployment.load
+            return self.deployment.http_cors
         http = self.document.get("http")
         cors = http.get("cors") if isinstance(http, dict) else None
         if cors is not None and not isinstance(cors, dict):
@@ -134,7 +131,12 @@ class Registry:
         return cors
 
 
-def _import(source: str, base: Path) -> Any:
+def import_object(source: str, base: Path) -> Any:
+    """The object ``file.py:attr`` (relative to ``base``) or ``package.module:attr`` names.
+
+    Raises:
+        GraphLoadError: it cannot be imported (the message names the source and the error).
+    """
     location, _, attr = source.rpartition(":")
     try:
         if location.endswith(".py"):
@@ -189,7 +191,7 @@ def _is_factory(fn: Callable[..., Any]) -> tuple[bool, bool]:
 
 
 def _load_spec(graph_id: str, source: str, base: Path, description: str | None) -> GraphSpec:
-    obj = _import(source, base)
+    obj = import_object(source, base)
     if isinstance(obj, (Pregel, StateGraph)):
         return GraphSpec(graph_id, source, "graph", _as_pregel(obj, source), description)
     if not callable(obj):

@@ -19,6 +19,7 @@ from app.notify import RunWaiter, make_redis
 from app.store import assistants as assistant_store
 from app.store.checkpoints import sync_saver
 from app.store.db import Database
+from app.store.vectors import require_vector_extension
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Services:
         from workers.broker import declare_execute_run, make_broker
 
         registry = Registry.load(settings.config_path)
+        if registry.deployment is not None and registry.deployment.store_index is not None:
+            require_vector_extension(settings.database_url, registry.path)
         db = Database(settings.database_url, min_size=1, max_size=20)
         assistant_store.ensure_default_assistants(db, registry.ids)
         client = make_redis(settings.redis_url)

@@ -50,8 +50,10 @@ def _wait_for_lock(conn: psycopg.Connection, timeout: float = 600.0) -> None:
         time.sleep(0.1)
 
 
-def apply_all(database_url: str) -> int:
+def apply_all(database_url: str, store_index: dict | None = None) -> int:
     """Apply every pending migration to ``database_url``; return how many SQL files were applied.
+    With ``store_index`` (LangGraph's ``IndexConfig``: ``langgraph.json`` ``store.index``), the
+    store's vector table and index are created too (they need the ``vector`` extension).
 
     Raises:
         psycopg.Error: the database cannot be reached or a migration fails (nothing of the
@@ -79,7 +81,7 @@ def apply_all(database_url: str) -> int:
                 logger.info("applied migration %s", migration.id)
             with psycopg.connect(database_url, autocommit=True) as conn:
                 PostgresSaver(conn).setup()  # type: ignore[arg-type]
-                PostgresStore(conn).setup()  # type: ignore[arg-type]
+                PostgresStore(conn, index=store_index).setup()  # type: ignore[arg-type]
             return len(todo)
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,))

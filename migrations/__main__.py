@@ -9,10 +9,24 @@ from app.config import Settings
 from migrations import apply_all
 
 
+def store_index(settings: Settings) -> dict | None:
+    """The ``store.index`` of the deployment's ``langgraph.json`` as LangGraph's ``IndexConfig``
+    (None without one); checks the ``vector`` extension first (``ConfigurationError``)."""
+    from app.deployment import Deployment
+    from app.store.vectors import index_config, require_vector_extension
+
+    deployment = Deployment.load(settings.config_path)
+    if deployment.store_index is None:
+        return None
+    require_vector_extension(settings.database_url, str(deployment.path))
+    deployment.add_dependencies()
+    return index_config(deployment)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
-    applied = apply_all(settings.database_url)
+    applied = apply_all(settings.database_url, store_index(settings))
     logging.getLogger("migrations").info("database is up to date (%d file(s) applied now)", applied)
     return 0
 

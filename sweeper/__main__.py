@@ -19,6 +19,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.config import Settings
+from app.deployment import Deployment
 from app.notify import make_redis
 from app.store.db import Database
 from sweeper.crons import cron_interval_seconds, fire_due_crons
@@ -29,6 +30,15 @@ from workers.broker import declare_execute_run, make_broker
 from workers.webhooks import WebhookPolicy
 
 logger = logging.getLogger("sweeper")
+
+
+def ttl_interval_seconds(settings: Settings) -> float:
+    """How often the TTL job runs: ``checkpointer.ttl.sweep_interval_minutes`` of
+    ``langgraph.json`` when given (LangGraph's setting), else ``SWEEP_INTERVAL_SECONDS``."""
+    ttl = Deployment.load(settings.config_path).checkpointer_ttl
+    if ttl is not None and "sweep_interval_minutes" in ttl.given:
+        return ttl.sweep_interval_minutes * 60
+    return settings.sweep_interval_seconds
 
 
 def main() -> int:
@@ -75,7 +85,7 @@ def main() -> int:
         ),
     )
     every(cron_interval_seconds(), "crons", lambda now: fire_due_crons(db, client, actor, now))
-    every(settings.sweep_interval_seconds, "ttl", lambda now: sweep_ttl(db, now))
+    every(ttl_interval_seconds(settings), "ttl", lambda now: sweep_ttl(db, now))
     webhook_policy = WebhookPolicy.from_env()
     every(
         interval_seconds(settings.sweep_interval_seconds, webhook_policy),

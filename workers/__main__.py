@@ -26,6 +26,7 @@ from app.config import Settings
 from app.graphs import Registry
 from app.notify import RUN_CANCEL, Subscriber, channel, make_redis
 from app.store.db import Database
+from app.store.vectors import require_vector_extension
 from workers import runtime
 from workers.actors.execute_run import execute_run
 from workers.broker import declare_execute_run, make_broker
@@ -69,6 +70,8 @@ def main() -> int:
         logging.getLogger(name).setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
     registry = Registry.load(settings.config_path)
+    if registry.deployment is not None and registry.deployment.store_index is not None:
+        require_vector_extension(settings.database_url, registry.path)
     worker_id = runtime.make_worker_id()
     n_jobs = settings.n_jobs_per_worker
     db = Database(settings.database_url, min_size=1, max_size=n_jobs + 2)

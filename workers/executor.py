@@ -37,6 +37,7 @@ from app.runs import RunStatus
 from app.store.checkpoints import FencedPostgresSaver, Lease, LeaseLost, current_lease
 from app.store.db import RETRYABLE
 from app.store.runs import Claim
+from app.store.vectors import index_config
 from app.streams import StreamWriter
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,8 @@ class Executor:
         return FencedPostgresSaver(self.pool)  # type: ignore[arg-type]
 
     async def _make_store(self) -> AsyncPostgresStore:
-        return AsyncPostgresStore(self.pool)  # type: ignore[arg-type]
+        index = index_config(self.registry.deployment)  # langgraph.json store.index
+        return AsyncPostgresStore(self.pool, index=index)  # type: ignore[arg-type]
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -6,7 +6,8 @@ at run time), with the routes and shapes ``langgraph-sdk``'s ``store`` client ca
   none (as the official server answers);
 - ``DELETE /store/items`` ``{namespace, key}`` → 204 (also when there was nothing to delete);
 - ``POST /store/items/search`` ``{namespace_prefix, filter, limit, offset, query, refresh_ttl}``
-  → ``{"items": [...]}``; ``query`` is ignored (no vector index: see ``app.store.memory``);
+  → ``{"items": [...]}``; ``query`` ranks by semantic similarity when ``langgraph.json`` has
+  ``store.index`` (``app.store.vectors``), and is ignored otherwise;
 - ``POST /store/namespaces`` ``{prefix, suffix, max_depth, limit, offset}`` →
   ``{"namespaces": [[...], ...]}``.
 """
@@ -20,6 +21,7 @@ from flask import current_app, jsonify
 from app.api import schemas
 from app.api.common import Blueprint, services
 from app.store.memory import MemoryStore
+from app.store.vectors import index_config
 
 blp = Blueprint("store", __name__, description="The long-term memory store")
 
@@ -29,7 +31,11 @@ def memory() -> MemoryStore:
     store = current_app.extensions.get("callboard_memory")
     if store is None:
         svc = services()
-        store = MemoryStore(svc.checkpoint_pool, retry_seconds=svc.db.retry_seconds)
+        store = MemoryStore(
+            svc.checkpoint_pool,
+            retry_seconds=svc.db.retry_seconds,
+            index=index_config(svc.registry.deployment),
+        )
         current_app.extensions["callboard_memory"] = store
     return store
 

@@ -38,6 +38,16 @@ def _ttl(body: dict) -> thread_store.Ttl | None:
     return thread_store.Ttl(minutes=ttl["ttl"], strategy=ttl["strategy"]) if ttl else None
 
 
+def _default_ttl() -> thread_store.Ttl | None:
+    """``langgraph.json`` ``checkpointer.ttl``: the TTL of a thread created without one
+    (``default_ttl`` minutes, with its ``strategy``), as the official server applies it."""
+    deployment = services().registry.deployment
+    ttl = deployment.checkpointer_ttl if deployment is not None else None
+    if ttl is None or ttl.default_ttl is None:
+        return None
+    return thread_store.Ttl(minutes=ttl.default_ttl, strategy=ttl.strategy)
+
+
 def dump_thread_ttl(row: dict) -> dict[str, Any] | None:
     """The ``ttl`` of ``GET /threads/{id}?include=ttl``: ``{"strategy", "ttl_minutes",
     "expires_at"}``, or None when the thread has no TTL."""
@@ -55,7 +65,8 @@ def dump_thread_ttl(row: dict) -> dict[str, Any] | None:
 def create(body: dict) -> Any:
     svc = services()
     thread_id = body.get("thread_id") or uuid.uuid4()
-    row = thread_store.insert(svc.db, thread_id, body.get("metadata"), ttl=_ttl(body))
+    ttl = _ttl(body) or _default_ttl()
+    row = thread_store.insert(svc.db, thread_id, body.get("metadata"), ttl=ttl)
     if row is None:
         if body["if_exists"] == "do_nothing":
             existing = thread_store.get(svc.db, thread_id)

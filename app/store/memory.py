@@ -9,9 +9,9 @@ a node, or ``langgraph.config.get_store()``).
   once (``omit_expired``); the sweeper deletes them (``delete_expired``). A read refreshes the
   TTL of what it returns unless told not to (LangGraph's ``refresh_on_read``); LangGraph keeps
   ``ttl_minutes`` in whole minutes for that refresh.
-- Search by ``query`` needs a vector index, which this store is not given: the query is ignored
-  and items come newest first (``updated_at``), filtered by ``filter`` (LangGraph's behaviour
-  without an index).
+- Search by ``query`` needs a vector index (``langgraph.json`` ``store.index``:
+  ``app.store.vectors``); without one the query is ignored and items come newest first
+  (``updated_at``), filtered by ``filter`` (LangGraph's behaviour without an index).
 """
 
 from __future__ import annotations
@@ -60,14 +60,17 @@ class MemoryStore:
     Parameters:
         pool: a pool of autocommit ``dict_row`` connections with ``prepare_threshold=0``.
         retry_seconds: how long an operation keeps retrying (seconds).
+        index: LangGraph's ``IndexConfig`` (``app.store.vectors.index_config``), or None.
 
     Every method raises ``InvalidInput`` for what the store refuses: an invalid namespace (empty,
     a bad label, the reserved root ``langgraph``), an unknown filter operator, a value Postgres
     cannot hold (NUL character).
     """
 
-    def __init__(self, pool: ConnectionPool, retry_seconds: float = 30.0) -> None:
-        self.store = PooledPostgresStore(pool, ttl=TTL_CONFIG)  # type: ignore[arg-type]
+    def __init__(
+        self, pool: ConnectionPool, retry_seconds: float = 30.0, index: Any = None
+    ) -> None:
+        self.store = PooledPostgresStore(pool, ttl=TTL_CONFIG, index=index)  # type: ignore[arg-type]
         self.retry_seconds = retry_seconds
 
     def _call(self, fn: Callable[[], T], what: str) -> T:
