@@ -41,6 +41,11 @@ logger = logging.getLogger("workers")
 # empty (its default, 1000 ms, would add up to a second to each)
 POLL_MS = 20
 
+# longest wait of each shutdown step after the grace period (seconds): settling the hand-backs,
+# then closing the executor; a blocked event loop or a node that never returns cannot hold the
+# process beyond them
+CLOSE_SECONDS = 10.0
+
 
 def _on_cancel(executor: Executor):
     import json
@@ -122,9 +127,14 @@ def main() -> int:
     cancels.stop()
     heartbeats.stop()
     beat_client.close()
-    executor.close()
+    closed = executor.close(timeout=CLOSE_SECONDS)
     db.close()
     logger.info("worker %s stopped", worker_id)
+    if not closed:
+        # a node still blocks the loop or a pool thread: the interpreter would wait for it at
+        # exit; its attempts are lost to this process anyway (their heartbeats stopped)
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
@@ -139,9 +149,12 @@ def shutdown(rt: runtime.Runtime, worker: dramatiq.Worker, hurry: threading.Even
     left = rt.executor.stop_all(StopReason.SHUTDOWN)
     if left:
         logger.info("handing %d unfinished run(s) back", left)
-    for thread in worker.workers:  # settle (hand back) before the consumers go away
-        thread.paused_event.wait(timeout=10)
-    worker.stop(timeout=10_000)
+    # settle (hand back) before the consumers go away; a thread stuck behind a blocked event
+    # loop does not get there: the whole wait is bounded, not each thread's
+    deadline = time.monotonic() + CLOSE_SECONDS
+    for thread in worker.workers:
+        thread.paused_event.wait(timeout=max(deadline - time.monotonic(), 0))
+    worker.stop(timeout=int(CLOSE_SECONDS * 1000))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,11 @@ writes are refused by the fence (``app.store.checkpoints``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -127,7 +129,9 @@ class Executor:
             ThreadPoolExecutor(max_workers=n_jobs + 2, thread_name_prefix="graph-node")
         )
         self._thread = threading.Thread(target=self._run_loop, name="graph-loop", daemon=True)
-        self._active: dict[uuid.UUID, _Active] = {}
+        # keyed by the claim, not the run: after a false requeue the same process may hold a
+        # stale attempt and the run's next attempt at once, and each must see only its own
+        self._active: dict[tuple[uuid.UUID, uuid.UUID], _Active] = {}
         self._lock = threading.Lock()
         self._thread.start()
         self.pool = AsyncConnectionPool(
@@ -167,22 +171,37 @@ class Executor:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+    def _call(self, coro: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def close(self) -> None:
-        """Close the checkpointer's pool and stop the loop (running attempts are abandoned)."""
-        self._call(self.pool.close())
-        self._call(self.aredis.aclose())
-        self._call(self.loop.shutdown_default_executor())
+    def close(self, timeout: float = 10.0) -> bool:
+        """Close the checkpointer's pool and stop the loop (running attempts are abandoned),
+        waiting at most ``timeout`` seconds in all: a loop blocked by a node, or a sync node
+        that never returns, must not keep the process from exiting.
+
+        Returns False when that bound was hit (the loop or a node thread is still busy: the
+        caller should end the process with ``os._exit``)."""
+        deadline = time.monotonic() + timeout
+        steps = (self.pool.close, self.aredis.aclose, self.loop.shutdown_default_executor)
+        try:
+            for step in steps:
+                self._call(step(), timeout=max(deadline - time.monotonic(), 0.01))
+        except (TimeoutError, concurrent.futures.TimeoutError):
+            logger.error("executor did not close within %g s (a blocked node?)", timeout)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            return False
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=max(deadline - time.monotonic(), 0.01))
+        if self._thread.is_alive():
+            return False
         self.loop.close()
+        return True
 
     @property
     def active_run_ids(self) -> list[uuid.UUID]:
+        """The runs with an attempt executing here (each once)."""
         with self._lock:
-            return list(self._active)
+            return list(dict.fromkeys(run_id for run_id, _ in self._active))
 
     def execute(self, claim: Claim, timeout: float) -> Outcome:
         """Run the claimed attempt to its end (blocking the calling thread); never raises for the
@@ -194,27 +213,36 @@ class Executor:
         future = asyncio.run_coroutine_threadsafe(self._execute(claim, timeout), self.loop)
         return future.result()
 
-    def stop(self, run_id: uuid.UUID, reason: StopReason) -> bool:
-        """Ask the attempt of ``run_id`` running here to stop; False if none is running here."""
+    def stop(
+        self, run_id: uuid.UUID, reason: StopReason, claim_token: uuid.UUID | None = None
+    ) -> bool:
+        """Ask the attempt of ``run_id`` held by ``claim_token`` (every attempt of the run when
+        None) running here to stop; False if none is running here."""
         with self._lock:
-            active = self._active.get(run_id)
-            if active is None:
-                return False
-            if active.reason is None or reason == StopReason.LEASE_LOST:
-                active.reason = reason
-        self.loop.call_soon_threadsafe(active.task.cancel)
-        return True
+            found = [
+                active
+                for (rid, token), active in self._active.items()
+                if rid == run_id and claim_token in (None, token)
+            ]
+            for active in found:
+                if active.reason is None or reason == StopReason.LEASE_LOST:
+                    active.reason = reason
+        for active in found:
+            self.loop.call_soon_threadsafe(active.task.cancel)
+        return bool(found)
 
     def stop_all(self, reason: StopReason) -> int:
         """``stop`` every attempt running here; returns how many were asked."""
-        return sum(self.stop(run_id, reason) for run_id in self.active_run_ids)
+        with self._lock:
+            claims = list(self._active)
+        return sum(self.stop(run_id, reason, token) for run_id, token in claims)
 
     async def _execute(self, claim: Claim, timeout: float) -> Outcome:
         task = asyncio.current_task()
         assert task is not None
         active = _Active(task)
         with self._lock:
-            self._active[claim.run_id] = active
+            self._active[(claim.run_id, claim.claim_token)] = active
         current_lease.set(Lease(claim.run_id, claim.claim_token))
         writer = StreamWriter(
             self.aredis, claim.run_id, claim.thread_id, to_thread=not claim.run.get("temporary")
@@ -277,7 +305,7 @@ class Executor:
             )
         finally:
             with self._lock:
-                self._active.pop(claim.run_id, None)
+                self._active.pop((claim.run_id, claim.claim_token), None)
             active.done.set()
 
     async def _stream_graph(self, claim: Claim, writer: StreamWriter, progress: _Progress) -> None:

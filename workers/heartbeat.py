@@ -32,6 +32,7 @@ from app.notify import heartbeat_key
 from app.store import runs as run_store
 from app.store.db import Database
 from workers.executor import Executor, StopReason
+from workers.watchdog import LoopWatchdog
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class Heartbeats:
     client: Redis, preferably from ``make_beat_client``. db: Postgres. executor: stops runs
     whose lease is lost or cancelled. window: heartbeat window in seconds (the key's TTL).
     worker_id: stored as the key's value.
+
+    No beat is written while the executor's event loop is stalled for more than half a window
+    (``watchdog``, a ``workers.watchdog.LoopWatchdog``): a worker whose attempts cannot move
+    must not keep their leases.
     """
 
     def __init__(
@@ -69,7 +74,10 @@ class Heartbeats:
         self.window = window
         self.worker_id = worker_id
         self.interval = window / BEATS_PER_WINDOW  # seconds between two beats
-        self._runs: dict[uuid.UUID, uuid.UUID] = {}
+        self.watchdog = LoopWatchdog(executor.loop, stall_seconds=window / 2)
+        # the attempts beating here, as (run_id, claim_token): one process may hold a stale
+        # attempt of a run (requeued, not yet stopped) and its next attempt at once
+        self._claims: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -78,6 +86,7 @@ class Heartbeats:
         ]
 
     def start(self) -> Heartbeats:
+        self.watchdog.start()
         for thread in self._threads:
             thread.start()
         return self
@@ -86,63 +95,67 @@ class Heartbeats:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.watchdog.stop()
 
     def add(self, run_id: uuid.UUID, claim_token: uuid.UUID) -> None:
         """Start beating for an attempt; the first beat is written before this returns."""
         with self._lock:
-            self._runs[run_id] = claim_token
-        self._beat({run_id: claim_token})
+            self._claims.add((run_id, claim_token))
+        self._beat({(run_id, claim_token)})
 
-    def remove(self, run_id: uuid.UUID) -> None:
-        """Stop beating for ``run_id`` and delete its key (best effort)."""
+    def remove(self, run_id: uuid.UUID, claim_token: uuid.UUID) -> None:
+        """Stop beating for the attempt held by ``claim_token`` and delete its key (best
+        effort); another attempt of the same run beating here is left alone."""
         with self._lock:
-            token = self._runs.pop(run_id, None)
-        if token is not None:
+            held = (run_id, claim_token) in self._claims
+            self._claims.discard((run_id, claim_token))
+        if held:
             try:
-                self.client.delete(heartbeat_key(run_id, token))
+                self.client.delete(heartbeat_key(run_id, claim_token))
             except redis.RedisError:
                 pass  # the TTL removes it
 
-    def _snapshot(self) -> dict[uuid.UUID, uuid.UUID]:
+    def _snapshot(self) -> set[tuple[uuid.UUID, uuid.UUID]]:
         with self._lock:
-            return dict(self._runs)
+            return set(self._claims)
 
-    def _beat(self, runs: dict[uuid.UUID, uuid.UUID]) -> None:
-        if not runs:
+    def _beat(self, runs: set[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        if not runs or self.watchdog.stalled():
             return
         ttl_ms = max(int(self.window * 1000), 1)
         try:
             pipe = self.client.pipeline(transaction=False)
-            for run_id, token in runs.items():
+            for run_id, token in runs:
                 pipe.set(heartbeat_key(run_id, token), self.worker_id, px=ttl_ms)
             pipe.execute()
         except redis.RedisError as exc:
             logger.warning("heartbeat of %d run(s) failed: %s", len(runs), exc)
 
-    def check_leases(self, runs: dict[uuid.UUID, uuid.UUID]) -> None:
-        """Stop the runs whose lease was lost or whose cancel was requested."""
+    def check_leases(self, runs: set[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Stop the attempts (``{(run_id, claim_token)}``) whose lease was lost or whose cancel
+        was requested."""
         if not runs:
             return
         try:
-            rows = run_store.leases(self.db, list(runs))
+            rows = run_store.leases(self.db, list({run_id for run_id, _ in runs}))
         except Exception as exc:  # noqa: BLE001 - keep checking through a Postgres outage
             logger.warning("lease check failed: %s", exc)
             return
         held = self._snapshot()
-        for run_id, token in runs.items():
-            if held.get(run_id) != token:
+        for run_id, token in runs:
+            if (run_id, token) not in held:
                 continue  # the attempt ended while Postgres was read
             row = rows.get(run_id)
             if row is None or row["claim_token"] != token or row["status"] != "running":
                 # (an attempt that is no longer executing is being settled: its settle is
                 # fenced on its own)
-                if self.executor.stop(run_id, StopReason.LEASE_LOST):
+                if self.executor.stop(run_id, StopReason.LEASE_LOST, token):
                     logger.warning("run %r: lease lost, stopping its attempt", str(run_id))
             elif row["cancel_action"]:
                 reason = (
                     StopReason.ROLLBACK if row["cancel_action"] == "rollback" else StopReason.CANCEL
                 )
-                self.executor.stop(run_id, reason)
+                self.executor.stop(run_id, reason, token)
 
     def _every(self, period: float, work: Callable[[], None]) -> None:
         """Call ``work`` every ``period`` seconds (measured start to start) until stopped."""

@@ -6,13 +6,21 @@ test can count how many times each run was executed, by which process and when, 
 worker processes (``tests.support.read_ledger``). Events: ``start``; ``end`` (the graph's work is
 done, just before it returns); ``cancel`` (the attempt was stopped from outside: a cancel, a lost
 lease, a shutdown).
-Input: ``{"sleep": seconds = 0, "crash": bool = False, "fail": str | None}``.
+Input: ``{"sleep": seconds = 0, "crash": bool = False, "fail": str | None, "block": seconds = 0,
+"hold_gil": seconds = 0}``: ``block`` calls ``time.sleep`` on the event loop (an async node that
+blocks), ``hold_gil`` spins without letting another thread of the process run (a sync node in C
+code that keeps the GIL), both before the ``sleep`` and in attempt 1 only (the fault is the
+worker's, and the run can finish on another attempt).
+
+Without ``CALLBOARD_TEST_LEDGER`` the graph refuses to run: a test that counts executions must
+not pass because nothing was recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from typing import Any
 
@@ -23,7 +31,7 @@ from langgraph.func import entrypoint
 def _record(config: RunnableConfig, event: str) -> None:
     path = os.environ.get("CALLBOARD_TEST_LEDGER")
     if not path:
-        return
+        raise RuntimeError("CALLBOARD_TEST_LEDGER is not set: the ledger cannot record")
     configurable = config.get("configurable", {})
     attempt = config.get("metadata", {}).get("run_attempt")
     run_id = configurable.get("run_id")
@@ -35,11 +43,29 @@ def _record(config: RunnableConfig, event: str) -> None:
         os.close(fd)
 
 
+def _hold_gil(seconds: float) -> None:
+    """Keep the GIL for ``seconds``: no other thread of the process runs meanwhile (as a long
+    call into C code that does not release it)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds + 1)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pass
+    finally:
+        sys.setswitchinterval(previous)
+
+
 @entrypoint()
 async def ledger(input: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
     _record(config, "start")
     if input.get("crash"):
         os._exit(17)  # a worker process dying mid-run, as a segfault or OOM kill would
+    first = config.get("metadata", {}).get("run_attempt") == 1
+    if input.get("block") and first:
+        time.sleep(float(input["block"]))  # blocks the event loop (the GIL is released)
+    if input.get("hold_gil") and first:
+        _hold_gil(float(input["hold_gil"]))
     try:
         await asyncio.sleep(float(input.get("sleep", 0)))
     except asyncio.CancelledError:

@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 def execute_run(run_id: str, version: int) -> None:
     """The actor body (declared in ``workers.broker.declare_execute_run``)."""
     rt = runtime.current()
+    if rt.heartbeats.watchdog.stalled():
+        # this process's attempts cannot move: leave the run to another worker (the sweeper
+        # sends its message again, as for any pending run whose message is gone)
+        logger.warning("run %r: not claimed, the event loop is stalled", run_id)
+        return
     claim = run_store.claim(rt.db, uuid.UUID(run_id), int(version), rt.worker_id)
     if claim is None:
         logger.debug("run %r v%s: not claimed (duplicate, stale, or thread busy)", run_id, version)
@@ -49,7 +54,7 @@ def execute_run(run_id: str, version: int) -> None:
         # not look like a dead worker to the sweeper
         settle(rt, claim, outcome)
     finally:
-        rt.heartbeats.remove(claim.run_id)
+        rt.heartbeats.remove(claim.run_id, claim.claim_token)
 
 
 def _resend_if_early(rt: runtime.Runtime, run_id: uuid.UUID) -> None:
