@@ -13,6 +13,7 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from app.capacity import WEB_CHECKPOINT_POOL_MAX, WEB_DB_POOL_MAX
 from app.config import Settings
 from app.graphs import Registry
 from app.notify import RunWaiter, make_redis
@@ -49,7 +50,7 @@ class Services:
         registry = Registry.load(settings.config_path)
         if registry.deployment is not None and registry.deployment.store_index is not None:
             require_vector_extension(settings.database_url, registry.path)
-        db = Database(settings.database_url, min_size=1, max_size=20)
+        db = Database(settings.database_url, min_size=1, max_size=WEB_DB_POOL_MAX)
         assistant_store.ensure_default_assistants(db, registry.ids)
         client = make_redis(settings.redis_url)
         broker = make_broker(settings)
@@ -60,7 +61,13 @@ class Services:
             "row_factory": dict_row,
         }
         checkpoint_pool = ConnectionPool(
-            settings.database_url, min_size=0, max_size=10, kwargs=kwargs, open=True, timeout=10
+            settings.database_url,
+            min_size=0,
+            max_size=WEB_CHECKPOINT_POOL_MAX,
+            kwargs=kwargs,
+            open=True,
+            timeout=10,
+
         )
         return cls(
             settings=settings,

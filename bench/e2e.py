@@ -567,6 +567,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=14,
         help="the Redis DB number to use (flushed at start and end)",
     )
+    p.add_argument(
+        "--reads", type=int, default=2000, help="GETs of runs and threads in the reads phase"
+    )
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     p.add_argument(
@@ -665,7 +668,7 @@ def main(argv: list[str]) -> int:
             cpu0 = {p.name: p.cpu() for p in procs}
             self0, busy0, wall0 = self_cpu_seconds(), machine_busy_seconds(), time.monotonic()
             with WaitSampler(args.pg_admin, db_name) as waits:
-                latencies, _, http_errors = client.run(reqs)
+                latencies, created, http_errors = client.run(reqs)
                 created_wall = time.monotonic() - wall0
                 if http_errors:
                     raise RuntimeError(f"{http_errors} run creations failed")
@@ -684,6 +687,7 @@ def main(argv: list[str]) -> int:
                 for t, c in scans1.items()
             }
             commits = scans.pop("_db")
+            runs = [body.get("run_id") for body in created]
             app_commits = commits["xact_commit"] - polls
             runs_per_s = stats["runs"] / stats["span_s"]
             ours = sum(cpu.values()) + client_cpu + pg_cpu
@@ -713,6 +717,35 @@ def main(argv: list[str]) -> int:
                 "pg_commits_per_run": app_commits / n,
                 "pg_rollbacks": commits["xact_rollback"],
             }
+
+            # -- reads: the SDK's commonest reads of finished runs (GET the run, GET its thread)
+            if args.reads:
+                say(f"reads: {args.reads} GETs from {args.clients} client threads")
+                reads = [
+                    ("GET", f"/threads/{tids[i % n]}/runs/{runs[i % n]}", None)
+                    if i % 2 == 0
+                    else ("GET", f"/threads/{tids[i % n]}", None)
+                    for i in range(args.reads)
+                ]
+                cpu0 = {p.name: p.cpu() for p in procs}
+                wall0 = time.monotonic()
+                with WaitSampler(args.pg_admin, db_name) as waits:
+                    read_latencies, _, read_errors = client.run(reads)
+                    read_wall = time.monotonic() - wall0
+                    pg_cpu = waits.backend_cpu_seconds()
+                cpu = {p.name: p.cpu() - cpu0[p.name] for p in procs}
+                if read_errors:
+                    raise RuntimeError(f"{read_errors} reads failed")
+                result["reads"] = {
+                    "reads": args.reads,
+                    "reads_per_s": args.reads / read_wall,
+                    "http_p50_s": percentile(read_latencies, 50),
+                    "http_p99_s": percentile(read_latencies, 99),
+                    "cpu_ms_per_read": {
+                        "web": cpu["web"] / args.reads * 1000,
+                        "postgres": pg_cpu / args.reads * 1000,
+                    },
+                }
 
             # -- idle pickup probe
             if args.probe:
@@ -839,6 +872,15 @@ def report(r: dict) -> str:
             if name in ("runs", "threads")
         ),
     ]
+    rd = r.get("reads")
+    if rd:
+        lines += [
+            "",
+            f"READS  {rd['reads']} GETs (run, thread), {rd['reads_per_s']:.0f}/s;  HTTP p50 "
+            f"{ms(rd['http_p50_s'])}  p99 {ms(rd['http_p99_s'])};  CPU per read  web "
+            f"{rd['cpu_ms_per_read']['web']:.2f} ms  postgres "
+            f"{rd['cpu_ms_per_read']['postgres']:.2f} ms",
+        ]
     p = r.get("idle_probe")
     if p:
         lines += [

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from app.capacity import SWEEPER_DB_POOL_MAX
 from app.config import Settings
 from app.deployment import Deployment
 from app.notify import make_redis
@@ -46,7 +47,7 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
     )
     settings = Settings.from_env()
-    db = Database(settings.database_url, min_size=1, max_size=4)
+    db = Database(settings.database_url, min_size=1, max_size=SWEEPER_DB_POOL_MAX)
     client = make_redis(settings.redis_url)
     actor = declare_execute_run(make_broker(settings), queue_name=settings.queue_name)
 
