@@ -16,8 +16,10 @@ thread's values when the run ended), ``error`` (null or ``{"error", "message"}``
 delivery; anything else (another status, a redirect, which is not followed, a connection error,
 a timeout) is retried after 5 s, 10 s, 20 s, ... (doubling, at most an hour) until
 ``CALLBOARD_WEBHOOK_MAX_ATTEMPTS`` attempts were made, then the delivery is ``failed``. The URL
-is checked again before each attempt (``app.run_requests.check_webhook_url``); a refused URL
-fails at once. A rolled-back run is deleted as if it never ran: it sends no webhook.
+is checked again before each attempt (``app.webhook_target.check_webhook_url``), and the POST
+connects to an address that check accepted, never resolving the name a second time (DNS
+rebinding), with no proxy from the environment; a refused URL fails at once. A rolled-back run
+is deleted as if it never ran: it sends no webhook.
 
 Environment (read by the worker and the sweeper):
     CALLBOARD_WEBHOOK_MAX_ATTEMPTS    attempts before giving up (default 10)
@@ -36,13 +38,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from app import serde
+from app import serde, webhook_target
 from app.api.common import dump_run, iso
 from app.errors import ConfigurationError, InvalidInput
-from app.run_requests import check_webhook_url
 from app.store import webhooks as webhook_store
 from app.store.db import Database
 from app.store.runs import row_from_json
+from app.webhook_target import check_webhook_url
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +128,10 @@ def send(db: Database, delivery: dict, policy: WebhookPolicy) -> str:
     status_code: int | None = None
     give_up = False
     try:
-        check_webhook_url(delivery["url"])
+        target = check_webhook_url(delivery["url"])
         body = payload(delivery, datetime.datetime.now(datetime.UTC))
-        response = httpx.post(
-            delivery["url"],
+        response = webhook_target.post(
+            target,
             content=serde.dumps(body),
             headers={
                 "Content-Type": "application/json",
@@ -138,7 +140,6 @@ def send(db: Database, delivery: dict, policy: WebhookPolicy) -> str:
                 "X-Callboard-Delivery-Attempt": str(attempt),
             },
             timeout=policy.timeout_seconds,
-            follow_redirects=False,
         )
         status_code = response.status_code
         if response.is_success:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
 import threading
 import time
 import uuid
@@ -22,14 +23,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpcore
+import httpx
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from app import webhook_target
 from app.api.schemas import RUN_FIELDS
 from app.store import runs as run_store
 from app.store import webhooks as webhook_store
 from app.store.db import Database
+from app.webhook_target import check_webhook_url
 from sweeper.webhooks import retry_webhooks
 from tests.sdk_clients import CLIENT_KINDS, open_client
 from tests.support import Stack, wait_for
@@ -37,7 +42,6 @@ from workers.actors.execute_run import execute_run
 from workers.webhooks import WebhookPolicy
 
 pytestmark = pytest.mark.timeout(180)
-
 
 
 @dataclass
@@ -351,3 +355,76 @@ def test_private_addresses_are_allowed_when_configured(
     public = "https://93.184.215.14/hook"
     resp = client.post("/runs", json={"assistant_id": "ledger", "webhook": public})
     assert resp.status_code == 200 and resp.get_json()["kwargs"]["webhook"] == public
+
+
+# --- the POST goes where the check looked ------------------------------------------------------
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``rebind.test`` answers 127.0.0.1 the first time it is resolved and 127.0.0.2 (where
+    nothing listens) afterwards: a DNS-rebinding name. Returns the list of its lookups."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def test_the_post_connects_to_the_address_that_was_checked(
+    receiver: Receiver, rebinding_dns: list[str]
+) -> None:
+    url = receiver.url.replace("127.0.0.1", "rebind.test")
+    target = check_webhook_url(url, allow_private=True)
+    assert target.addresses == ("127.0.0.1",)
+    response = webhook_target.post(
+        target, content=b'{"ok": true}', headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert response.status_code == 200
+    assert [hit.body for hit in receiver.all()] == [{"ok": True}]
+    assert receiver.all()[0].headers["Host"].startswith("rebind.test:")
+    assert rebinding_dns == ["rebind.test"]  # resolved once: by the check
+
+
+def test_a_name_checked_public_is_never_connected_to_its_private_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check sees a public address; a second lookup would answer 127.0.0.1. The connection
+    is attempted to the public address only (recorded here and refused, so nothing leaves)."""
+    answers = iter(["93.184.215.14"])
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    connected: list[str] = []
+
+    def connect_tcp(self: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        connected.append(host)
+        raise httpcore.ConnectError("test: no connection leaves this machine")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
+    target = check_webhook_url("http://rebind.test/hook", allow_private=False)
+    with pytest.raises(httpx.ConnectError):
+        webhook_target.post(target, content=b"{}", headers={}, timeout=5)
+    assert connected == ["93.184.215.14"]
+
+
+def test_no_proxy_is_taken_from_the_environment(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9/")  # the discard port: nothing answers
+    target = check_webhook_url(receiver.url, allow_private=True)
+    response = webhook_target.post(target, content=b"{}", headers={}, timeout=5)
+    assert response.status_code == 200 and len(receiver.all()) == 1
