@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: load the graph registry, connect to Postgres and Redis, register
     the API. Raises ``ConfigurationError``/``GraphLoadError`` when the registry is bad."""
     from app.api import register_api
+    from app.api.limits import DepthCheckedJSONProvider
     from app.custom_routes import mount_user_app
     from app.dashboard import register_dashboard
     from app.services import Services
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
+    app.json = DepthCheckedJSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.build(settings)
     app.extensions["callboard"] = services

@@ -58,6 +58,11 @@ class Settings:
     run_timeout_seconds: float = 3600.0
     # name of the Dramatiq queue; tests give each test its own
     queue_name: str = "callboard"
+    # request-side limits of a web process (README, "Configuration")
+    max_streams: int = 200
+    max_batch_runs: int = 100
+    max_json_depth: int = 100
+    api_statement_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -89,4 +94,10 @@ class Settings:
             max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts, minimum=1),
             run_timeout_seconds=_float(env, "RUN_TIMEOUT_SECONDS", cls.run_timeout_seconds),
             queue_name=env.get("CALLBOARD_QUEUE") or cls.queue_name,
+            max_streams=_int(env, "CALLBOARD_MAX_STREAMS", cls.max_streams, minimum=1),
+            max_batch_runs=_int(env, "CALLBOARD_MAX_BATCH_RUNS", cls.max_batch_runs, minimum=1),
+            max_json_depth=_int(env, "CALLBOARD_MAX_JSON_DEPTH", cls.max_json_depth, minimum=2),
+            api_statement_timeout_seconds=_float(
+                env, "CALLBOARD_API_STATEMENT_TIMEOUT_SECONDS", cls.api_statement_timeout_seconds
+            ),
         )

@@ -1,7 +1,7 @@
 """Callboard's exceptions: one root, subclasses named for the condition.
 
 The API maps them to HTTP statuses in ``app/api/errors.py``: ``NotFound`` → 404,
-``Conflict`` → 409, ``InvalidInput`` → 422.
+``Conflict`` → 409, ``InvalidInput`` → 422, ``StoreUnavailable`` and ``Overloaded`` → 503.
 """
 
 from __future__ import annotations
@@ -33,3 +33,14 @@ class InvalidInput(CallboardError):
 
 class StoreUnavailable(CallboardError):
     """Postgres or Redis kept failing with retryable errors past the retry budget."""
+
+
+class QueryTimeout(StoreUnavailable):
+    """A query of an API request ran past ``CALLBOARD_API_STATEMENT_TIMEOUT_SECONDS`` (503)."""
+
+
+class Overloaded(CallboardError):
+    """This web process holds as many long-lived requests (streams, joins, waits) as it may
+    (503 with ``Retry-After``)."""
+
+    retry_after_seconds = 5

@@ -19,7 +19,7 @@ from app.graphs import Registry
 from app.notify import RunWaiter, make_redis
 from app.store import assistants as assistant_store
 from app.store.checkpoints import sync_saver
-from app.store.db import Database
+from app.store.db import Database, connection_options
 from app.store.vectors import require_vector_extension
 
 
@@ -50,7 +50,13 @@ class Services:
         registry = Registry.load(settings.config_path)
         if registry.deployment is not None and registry.deployment.store_index is not None:
             require_vector_extension(settings.database_url, registry.path)
-        db = Database(settings.database_url, min_size=1, max_size=WEB_DB_POOL_MAX)
+        timeout = settings.api_statement_timeout_seconds
+        db = Database(
+            settings.database_url,
+            min_size=1,
+            max_size=WEB_DB_POOL_MAX,
+            statement_timeout_seconds=timeout,
+        )
         assistant_store.ensure_default_assistants(db, registry.ids)
         client = make_redis(settings.redis_url)
         broker = make_broker(settings)
@@ -59,6 +65,7 @@ class Services:
             "autocommit": True,
             "prepare_threshold": 0,
             "row_factory": dict_row,
+            "options": connection_options(timeout),
         }
         checkpoint_pool = ConnectionPool(
             settings.database_url,
@@ -67,7 +74,6 @@ class Services:
             kwargs=kwargs,
             open=True,
             timeout=10,
-
         )
         return cls(
             settings=settings,

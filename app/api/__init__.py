@@ -8,9 +8,11 @@ from flask_smorest import Api
 
 from app.api import assistants, crons, runs, store, streams, system, thread_state, threads
 from app.api.errors import register_error_handlers
+from app.api.limits import register_limits
 
 
 def register_api(app: Flask) -> Api:
+    register_limits(app)
     api = Api(app)
     for blueprint in (
         system.blp,

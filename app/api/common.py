@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from flask import current_app
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
+from app.api.limits import check_json_depth, too_deep
 from app.errors import InvalidInput, NotFound
 from app.services import Services
 from app.store import assistants as assistant_store
@@ -21,7 +21,8 @@ class RequestParser(FlaskParser):
     """webargs' Flask parser, except that: a request body is read as JSON whatever its
     Content-Type (as the official server reads it: a body is never silently ignored); a body
     nested too deeply for the JSON decoder is invalid JSON (422, not a 500); unknown query
-    parameters are refused like unknown body fields (the schemas' ``RAISE``)."""
+    parameters are refused like unknown body fields (the schemas' ``RAISE``); a body nested
+    deeper than ``CALLBOARD_MAX_JSON_DEPTH`` is a 422 (``app.api.limits``)."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
@@ -34,9 +35,10 @@ class RequestParser(FlaskParser):
         if not data:
             return core.missing
         try:
-            return core.parse_json(data)
+            value = core.parse_json(data)
         except RecursionError:
-            raise json.JSONDecodeError("nested too deeply", "<request body>", 0) from None
+            raise too_deep(services().settings.max_json_depth) from None
+        return check_json_depth(value)
 
 
 class Blueprint(flask_smorest.Blueprint):

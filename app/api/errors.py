@@ -2,7 +2,8 @@
 answers), plus ``"errors": {field: [messages]}`` for validation, with the right status.
 
     NotFound → 404, Conflict → 409, InvalidInput / validation / malformed JSON → 422,
-    body too large → 413, StoreUnavailable → 503, anything unexpected → 500 (logged).
+    body too large → 413, StoreUnavailable / QueryTimeout → 503, Overloaded → 503 with
+    ``Retry-After``, anything unexpected → 500 (logged).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import logging
 import uuid
 from typing import Any
 
+import psycopg.errors
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from app.errors import Conflict, InvalidInput, NotFound, Overloaded, QueryTimeout, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidInput)
     def invalid(exc: InvalidInput) -> Any:
         return _body(422, str(exc))
+
+    @app.errorhandler(Overloaded)
+    def overloaded(exc: Overloaded) -> Any:
+        response = _body(503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+
+    @app.errorhandler(QueryTimeout)
+    @app.errorhandler(psycopg.errors.QueryCanceled)  # a read through LangGraph's checkpointer
+    def query_timeout(exc: Exception) -> Any:
+        logger.warning("%s", exc)
+        return _body(503, "the query took too long; narrow it (filters, limit) or retry later")
 
     @app.errorhandler(StoreUnavailable)
     def unavailable(exc: StoreUnavailable) -> Any:

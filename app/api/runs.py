@@ -384,9 +384,12 @@ def create_batch(items: list[dict]) -> Any:
     inserted in one transaction. An item without ``thread_id`` is a stateless run. With an
     ``Idempotency-Key``, item ``i`` is keyed ``<key>#<i>`` (fingerprinted with its index and the
     batch's length), so a retried batch gets the same runs."""
-    if not items:
-        raise InvalidInput("a batch needs at least one run")
     svc = services()
+    if not items or len(items) > svc.settings.max_batch_runs:
+        raise InvalidInput(
+            f"a batch holds 1 to {svc.settings.max_batch_runs} runs "
+            f"(CALLBOARD_MAX_BATCH_RUNS), got {len(items)}"
+        )
     raw = _raw_body()
     batch = []
     for index, item in enumerate(items):

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import serde
-from app.errors import InvalidInput, StoreUnavailable
+from app.errors import InvalidInput, QueryTimeout, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def retrying(
 
     Raises:
         StoreUnavailable: still failing when the budget ran out (the last error is chained).
+        QueryTimeout: the statement ran past the connection's ``statement_timeout``.
     """
     deadline = time.monotonic() + budget_seconds
     delay = first_delay
@@ -88,6 +89,8 @@ def retrying(
         attempt += 1
         try:
             return fn()
+        except psycopg.errors.QueryCanceled as exc:  # statement_timeout: trying again won't help
+            raise QueryTimeout(f"{what}: {exc}") from exc
         except RETRYABLE as exc:
             if time.monotonic() + delay > deadline:
                 raise StoreUnavailable(f"{what}: Postgres unavailable ({exc})") from exc
@@ -98,6 +101,15 @@ def retrying(
             delay = min(delay * 2, 1.0)
 
 
+def connection_options(statement_timeout_seconds: float | None = None) -> str:
+    """libpq ``options`` of Callboard's connections: ``plan_cache_mode`` (module docstring) and,
+    if given, ``statement_timeout`` (seconds, sent in milliseconds)."""
+    options = "-c plan_cache_mode=force_custom_plan"
+    if statement_timeout_seconds is not None:
+        options += f" -c statement_timeout={max(int(statement_timeout_seconds * 1000), 1)}"
+    return options
+
+
 class Database:
     """A pool of autocommit connections to ``url`` and the named queries.
 
@@ -105,10 +117,18 @@ class Database:
         url: libpq connection string or URL.
         min_size, max_size: pool bounds (connections).
         retry_seconds: how long a unit of work keeps retrying retryable errors (seconds).
+        statement_timeout_seconds: Postgres cancels a statement running longer (``QueryTimeout``);
+            None: no limit (workers, the sweeper). The web sets it for API queries.
     """
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, retry_seconds: float = 30.0
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        retry_seconds: float = 30.0,
+        statement_timeout_seconds: float | None = None,
     ) -> None:
         self.url = url
         self.retry_seconds = retry_seconds
@@ -119,7 +139,7 @@ class Database:
             kwargs={
                 "autocommit": True,
                 "row_factory": dict_row,
-                "options": "-c plan_cache_mode=force_custom_plan",
+                "options": connection_options(statement_timeout_seconds),
             },
             timeout=5.0,
             reconnect_timeout=0,  # keep trying to refill the pool; never give up for good
