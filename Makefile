@@ -40,4 +40,4 @@ test: install-test services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test services
-	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/compare.py
