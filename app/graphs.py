@@ -10,7 +10,9 @@ a value may also be ``{"path": ..., "description": ...}``, and the path may be a
   returns one of the above (called per run with the run's config when it takes one, as the
   official server does);
 - a plain Python function, sync or async, that takes the input and returns the new state (the
-  Celery-style task): wrapped into an ``@entrypoint`` so every run goes through LangGraph.
+  Celery-style task). Its runs are called directly by the worker (``workers.plain``) when they
+  ask for nothing only LangGraph provides; it is also wrapped into an ``@entrypoint``, which
+  serves its schemas and drawing, state updates, and the runs that need LangGraph.
 
 A graph that fails to import stops start-up with ``GraphLoadError`` naming the file and error.
 """
@@ -42,7 +44,9 @@ class GraphSpec:
     """One registry entry.
 
     ``kind`` is ``graph`` (compiled), ``factory`` or ``function``; ``graph`` is the compiled
-    graph (for a factory: the one it returned at load, used for schemas and drawings).
+    graph (for a factory: the one it returned at load, used for schemas and drawings; for a
+    function: its ``@entrypoint`` wrapper). For a function, ``function`` is the function itself
+    and ``node`` the name of the wrapper's one node (checkpoints name it in ``versions_seen``).
     """
 
     graph_id: str
@@ -52,6 +56,8 @@ class GraphSpec:
     description: str | None = None
     factory: Callable[..., Any] | None = None
     factory_takes_config: bool = False
+    function: Callable[..., Any] | None = None
+    node: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def build(self, config: dict[str, Any] | None = None) -> Pregel:
@@ -216,4 +222,12 @@ def _load_spec(graph_id: str, source: str, base: Path, description: str | None) 
         )
     wrapped = entrypoint()(obj)
     wrapped.name = graph_id
-    return GraphSpec(graph_id, source, "function", wrapped, description or inspect.getdoc(obj))
+    return GraphSpec(
+        graph_id,
+        source,
+        "function",
+        wrapped,
+        description or inspect.getdoc(obj),
+        function=obj,
+        node=next(name for name in wrapped.nodes if name != "__start__"),
+    )

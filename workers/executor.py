@@ -36,11 +36,18 @@ from psycopg_pool import AsyncConnectionPool
 from app.graphs import Registry
 from app.notify import make_async_redis
 from app.runs import RunStatus
-from app.store.checkpoints import FencedPostgresSaver, Lease, LeaseLost, current_lease
-from app.store.db import RETRYABLE
+from app.store.checkpoints import (
+    CheckpointRows,
+    FencedPostgresSaver,
+    Lease,
+    LeaseLost,
+    current_lease,
+)
+from app.store.db import RETRYABLE, acheck_idle_connection
 from app.store.runs import Claim
 from app.store.vectors import index_config
 from app.streams import StreamWriter
+from workers import plain
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +85,8 @@ class Outcome:
     interrupted: bool = False  # the graph stopped at an interrupt (human in the loop)
     # the pending interrupts when it did: {task_id: [{"value", "id"}]}
     interrupts: dict[str, list[dict[str, Any]]] | None = None
+    # a plain function's new state, written by the finish (workers.plain)
+    checkpoint: CheckpointRows | None = None
 
 
 @dataclass
@@ -151,7 +160,8 @@ class Executor:
             timeout=10.0,
             # a checkpoint write cannot be retried from here (LangGraph drives it): hand out
             # only live connections, or each one a Postgres restart killed fails an attempt
-            check=AsyncConnectionPool.check_connection,
+            # (checked without a round trip: acheck_idle_connection)
+            check=acheck_idle_connection,
         )
         self._call(self.pool.open(wait=False))
         self.checkpointer: FencedPostgresSaver = self._call(self._make_checkpointer())
@@ -264,6 +274,7 @@ class Executor:
                 values=progress.checkpoint_values if progress.interrupted else progress.values,
                 interrupted=progress.interrupted,
                 interrupts=progress.interrupts,
+                checkpoint=progress.checkpoint,
             )
         except TimeoutError:
             message = f"run exceeded its time limit of {timeout:g} s"
@@ -320,6 +331,14 @@ class Executor:
         kwargs = run["kwargs"]
         config = _run_config(claim)
         spec = self.registry.get(run["graph_id"])
+        if plain.runs_directly(spec, kwargs):
+            modes = list(kwargs.get("stream_mode") or ["values"])
+            result = await plain.call(spec, kwargs.get("input"), writer, modes)
+            progress.values = result
+            progress.checkpoint = plain.build_checkpoint(
+                self.checkpointer, spec, claim, config, result
+            )
+            return
         built = spec.build(config)
         update: dict[str, Any] = {"checkpointer": self.checkpointer, "store": self.store}
         if built.name == "LangGraph":
@@ -380,6 +399,7 @@ class _Progress:
     # read back from the checkpoint when the run stopped at an interrupt (_read_interrupts)
     checkpoint_values: Any = None
     interrupts: dict[str, list[dict[str, Any]]] | None = None
+    checkpoint: CheckpointRows | None = None  # a plain function's (workers.plain)
 
 
 async def _read_interrupts(graph: Any, claim: Claim, progress: _Progress) -> None:

@@ -25,7 +25,7 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
     1. a temporary run with ``on_completion="delete"``: keep its result in Redis for an hour
        (``join`` reads it), then delete its thread, run and checkpoints;
     2. end its event stream and announce its end (joins and streams wake up);
-    3. wake the next pending run of its thread.
+    3. wake the next pending run of its thread (named by ``finish`` when it ended the run).
     """
     run_id, thread_id = row["run_id"], row["thread_id"]
     if row.get("temporary") and row.get("on_completion") == "delete":
@@ -36,6 +36,9 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
         thread_store.delete(db, thread_id)
     end_stream(client, run_id, thread_id, row["status"])
     publish_run_done(client, run_id)
-    nxt = run_store.next_pending(db, thread_id)
+    if isinstance(row, run_store.FinishedRun):  # the statement that ended the run found it
+        nxt = row.next_run
+    else:
+        nxt = run_store.next_pending(db, thread_id)
     if nxt is not None:
         send_execute_run(actor, nxt["run_id"], nxt["version"])

@@ -3,8 +3,10 @@
 ``FencedPostgresSaver`` is ``langgraph-checkpoint-postgres``'s ``AsyncPostgresSaver`` with one
 change: every write (``aput``, ``aput_writes``: the calls that ask for a pipelined cursor) runs in
 a transaction that first holds the run's row ``FOR SHARE`` where ``claim_token`` still matches
-(query ``lock_run_lease``). A worker that lost its lease (requeued by the sweeper, cancelled,
-thread deleted) therefore writes nothing into the thread: the write raises ``LeaseLost``.
+(query ``lock_run_lease``), sent as one pipeline: BEGIN, the fence and the inserts in one round
+trip, then COMMIT, or ROLLBACK when the fence found no row. A worker that lost its lease
+(requeued by the sweeper, cancelled, thread deleted) therefore writes nothing into the thread:
+the write raises ``LeaseLost``.
 The attempt writing is named by the ``current_lease`` context variable, which LangGraph's tasks
 and executor threads inherit. It also drops the base class's per-saver ``asyncio.Lock``, which
 would serialize every run of the worker process on one lock although each call takes its own
@@ -23,10 +25,42 @@ from typing import Any
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from app.errors import CallboardError
 from app.store.db import QUERIES
+
+
+@dataclass(frozen=True)
+class CheckpointRows:
+    """One checkpoint as ``langgraph-checkpoint-postgres`` stores it, ready for ``finish_run``:
+    the ``checkpoints`` row (``checkpoint``: the checkpoint with its inline primitive values,
+    ``metadata``) and the ``checkpoint_blobs`` rows ``(channel, version, type, blob)`` of its
+    other values, as the saver's ``_dump_blobs`` serializes them (``workers.plain`` builds it).
+    ``checkpoint`` None = no checkpoint."""
+
+    checkpoint_id: str | None = None
+    parent_checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    blobs: tuple[tuple[str, str, str, bytes | None], ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The ``finish_run`` parameters."""
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "parent_checkpoint_id": self.parent_checkpoint_id,
+            "checkpoint": None if self.checkpoint is None else Jsonb(self.checkpoint),
+            "checkpoint_metadata": None if self.metadata is None else Jsonb(self.metadata),
+            "blob_channels": [b[0] for b in self.blobs],
+            "blob_versions": [b[1] for b in self.blobs],
+            "blob_types": [b[2] for b in self.blobs],
+            "blob_data": [b[3] for b in self.blobs],
+        }
+
+
+NO_CHECKPOINT = CheckpointRows()
 
 
 class LeaseLost(CallboardError):
@@ -53,15 +87,22 @@ class FencedPostgresSaver(AsyncPostgresSaver):
                     yield cur
                 return
             lease = current_lease.get()
-            async with conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+            # one pipeline: BEGIN, the fence and the saver's inserts go out together; the
+            # fence's answer is read before COMMIT, and a lost lease rolls them all back
+            async with (
+                conn.pipeline(),
+                conn.transaction(),
+                conn.cursor(binary=True, row_factory=dict_row) as fence,
+                conn.cursor(binary=True, row_factory=dict_row) as cur,
+            ):
                 if lease is not None:
-                    await cur.execute(
+                    await fence.execute(
                         QUERIES["lock_run_lease"],
                         {"run_id": lease.run_id, "claim_token": lease.claim_token},
                     )
-                    if await cur.fetchone() is None:
-                        raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
                 yield cur
+                if lease is not None and await fence.fetchone() is None:
+                    raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
 
 
 def sync_saver(pool: ConnectionPool) -> PostgresSaver:

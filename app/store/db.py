@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from app import serde
 from app.errors import InvalidInput, QueryTimeout, StoreUnavailable
@@ -195,3 +196,27 @@ class Database:
         """Like ``fetch`` but the first row or None."""
         rows = self.fetch(name, params, **fmt)
         return rows[0] if rows else None
+
+
+def _server_has_spoken(fileno: int) -> bool:
+    """True when the connection's socket is readable while no query is in flight: the server
+    closed it or sent an unsolicited message (a shutdown notice). Costs no round trip."""
+    poller = select.poll()  # poll(), not select(): descriptors may exceed 1024
+    poller.register(fileno, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+async def acheck_idle_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """``check`` for an ``AsyncConnectionPool``: hands out only live connections (a Postgres
+    restart does not fail the next checkout of every pooled connection), without a round trip
+    for a healthy one. psycopg_pool's ``check_connection`` runs a query at every checkout (two
+    round trips with ``prepare_threshold=0``); this one looks at the socket, and runs that
+    query only when the server has spoken since the connection went idle.
+
+    Raises:
+        psycopg.OperationalError: the connection is dead (the pool discards it).
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection closed")
+    if _server_has_spoken(conn.fileno()):
+        await AsyncConnectionPool.check_connection(conn)

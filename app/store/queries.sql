@@ -200,6 +200,8 @@ RETURNING run_id;
 -- its start (not_before, after_seconds) and while an earlier run of the same thread is unfinished
 -- (runs of a thread go in creation order; one waiting for its start holds up none).
 -- No row back = the message was stale or a duplicate, the run is not due, or the thread is busy.
+-- Also returned: the thread's latest checkpoint (id, channel versions, step; NULL for none), the
+-- parent of the checkpoint a plain function's finish writes (workers/plain.py).
 WITH claimed AS (
     UPDATE runs
     SET status = 'running', version = version + 1, attempt = attempt + 1,
@@ -217,11 +219,22 @@ WITH claimed AS (
     UPDATE threads SET status = 'busy', updated_at = now()
     FROM claimed WHERE threads.thread_id = claimed.thread_id
 )
-SELECT * FROM claimed;
+SELECT claimed.*, latest.checkpoint_id AS parent_checkpoint_id,
+       latest.checkpoint -> 'channel_versions' AS parent_channel_versions,
+       (latest.metadata ->> 'step')::int AS parent_step
+FROM claimed LEFT JOIN LATERAL (
+    SELECT checkpoint_id, checkpoint, metadata FROM checkpoints
+    WHERE thread_id = claimed.thread_id::text AND checkpoint_ns = ''
+    ORDER BY checkpoint_id DESC LIMIT 1
+) latest ON true;
 
 -- name: finish_run
 -- End the attempt held by claim_token (running -> success | error | timeout | interrupted) and
 -- set the thread's status and values in the same statement. No row back = the lease was lost.
+-- With %(checkpoint)s (a plain function's new state, workers/plain.py): insert that checkpoint
+-- and its blobs too, only if the UPDATE matched: the claim_token predicate fences them, so a
+-- stale attempt writes neither its finish nor its checkpoint.
+-- Also returned: the thread's next pending run that is due (next_run_id, next_version), to wake.
 WITH finished AS (
     UPDATE runs
     SET status = %(status)s, version = version + 1, output = %(output)s, error = %(error)s,
@@ -234,8 +247,28 @@ WITH finished AS (
         interrupts = %(interrupts)s, error = %(error)s, updated_at = now(),
         state_updated_at = now()
     FROM finished WHERE threads.thread_id = finished.thread_id
+), checkpoint AS (
+    INSERT INTO checkpoints
+        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+    SELECT finished.thread_id::text, '', %(checkpoint_id)s, %(parent_checkpoint_id)s,
+           %(checkpoint)s, %(checkpoint_metadata)s
+    FROM finished WHERE %(checkpoint)s::jsonb IS NOT NULL
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING
+), blobs AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT finished.thread_id::text, '', b.channel, b.version, b.type, b.blob
+    FROM finished,
+         unnest(%(blob_channels)s::text[], %(blob_versions)s::text[], %(blob_types)s::text[],
+                %(blob_data)s::bytea[]) AS b(channel, version, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
-SELECT * FROM finished;
+SELECT finished.*, next.run_id AS next_run_id, next.version AS next_version
+FROM finished LEFT JOIN LATERAL (
+    SELECT run_id, version FROM runs
+    WHERE runs.thread_id = finished.thread_id AND runs.status = 'pending'
+      AND (runs.not_before IS NULL OR runs.not_before <= now())
+    ORDER BY runs.seq LIMIT 1
+) next ON true;
 
 -- name: requeue_run
 -- Hand an attempt back (running -> pending), fenced on claim_token and version. Instead:

@@ -25,6 +25,7 @@ import psycopg.errors
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
+from app.store.checkpoints import NO_CHECKPOINT, CheckpointRows
 from app.store.db import QUERIES, Database, jsonb
 
 T = TypeVar("T")
@@ -41,6 +42,9 @@ class Claim:
     run: dict[str, Any]
     claim_token: uuid.UUID
     version: int
+    # the thread's latest checkpoint at claim time: {"checkpoint_id", "channel_versions",
+    # "step"}, or None (a new thread, or a claim rebuilt from a row)
+    parent: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> uuid.UUID:
@@ -360,7 +364,18 @@ def claim(db: Database, run_id: uuid.UUID, version: int, worker_id: str) -> Clai
         row = get(db, run_id)
         if row is None or row["claim_token"] != token or row["status"] != RunStatus.RUNNING:
             return None
-    return Claim(run=row, claim_token=token, version=int(row["version"]))
+    parent_id = row.pop("parent_checkpoint_id", None)
+    parent = {
+        "checkpoint_id": parent_id,
+        "channel_versions": row.pop("parent_channel_versions", None) or {},
+        "step": row.pop("parent_step", None),
+    }
+    return Claim(
+        run=row,
+        claim_token=token,
+        version=int(row["version"]),
+        parent=parent if parent_id else None,
+    )
 
 
 def finish(
@@ -373,8 +388,10 @@ def finish(
     values: Any = None,
     thread_status: ThreadStatus | None = None,
     interrupts: dict | None = None,
+    checkpoint: CheckpointRows | None = None,
 ) -> dict | None:
-    """running → ``status`` (terminal) for the attempt held by ``claim``.
+    """running → ``status`` (terminal) for the attempt held by ``claim``, and ``checkpoint``
+    (a plain function's new state) written by the same statement, fenced by the claim.
 
     ``thread_status`` overrides the thread's status after the run (default
     ``THREAD_STATUS_AFTER[status]``): a run that stopped at an interrupt succeeds, and leaves
@@ -382,8 +399,9 @@ def finish(
 
     ``values`` (the graph's last state, if any) becomes the thread's ``values``;
     ``interrupts`` (``{task_id: [{"value", "id"}]}``, the pending interrupts of a run that
-    stopped at one; default none) its ``interrupts``. Returns the finished row, or None when the
-    lease was lost (the result must be discarded).
+    stopped at one; default none) its ``interrupts``. Returns the finished row (a
+    ``FinishedRun``, which names the thread's next run to wake, when this call committed it), or
+    None when the lease was lost (the result must be discarded, and nothing was written).
     """
     assert status.terminal, status
     params = {
@@ -395,13 +413,32 @@ def finish(
         "values": jsonb(values),
         "thread_status": str(thread_status or THREAD_STATUS_AFTER[status]),
         "interrupts": jsonb(interrupts or {}),
+        **(checkpoint or NO_CHECKPOINT).params(),
     }
     row = db.fetch_one("finish_run", params)
-    if row is None:
-        current = get(db, claim.run_id)
-        if current and current["claim_token"] == claim.claim_token and current["status"] == status:
-            return current  # our own finish, committed by an earlier try
-    return row
+    if row is not None:
+        return FinishedRun.of(row)
+    current = get(db, claim.run_id)
+    if current and current["claim_token"] == claim.claim_token and current["status"] == status:
+        return current  # our own finish, committed by an earlier try
+    return None
+
+
+class FinishedRun(dict):
+    """The row of a run that ``finish`` ended (equal to the row as ``get`` reads it), and
+    ``next_run``: ``{"run_id", "version"}`` of the thread's oldest due pending run as the
+    finishing statement saw it, or None: the run to wake, found without another round trip."""
+
+    next_run: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> FinishedRun:
+        """From a ``finish_run`` row (its ``next_run_id``/``next_version`` columns moved)."""
+        next_id, next_version = row.pop("next_run_id"), row.pop("next_version")
+        finished = cls(row)
+        if next_id is not None:
+            finished.next_run = {"run_id": next_id, "version": next_version}
+        return finished
 
 
 def requeue(

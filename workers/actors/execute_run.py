@@ -122,6 +122,7 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             values=outcome.values,
             thread_status=ThreadStatus.INTERRUPTED if outcome.interrupted else None,
             interrupts=outcome.interrupts,
+            checkpoint=outcome.checkpoint,
         )
     except InvalidInput as exc:  # e.g. a NUL character, which jsonb cannot hold
         error = {
