@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/callboard
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 PORT ?= 8000
 
-.PHONY: install install-test services db up test bench lint
+.PHONY: install install-test services browser db up test bench lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ db: services
 up: install db
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -p $(PORT) web worker sweeper
 
-test: install-test services
+# the dashboard's browser test (tests/acceptance/test_dashboard.py) drives Debian's chromium
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install-test services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test services

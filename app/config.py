@@ -40,6 +40,17 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of Callboard, read once per process.
@@ -63,6 +74,8 @@ class Settings:
     max_batch_runs: int = 100
     max_json_depth: int = 100
     api_statement_timeout_seconds: float = 30.0
+    # the operator's page at /dashboard (CALLBOARD_DASHBOARD=0 turns it off)
+    dashboard: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -100,4 +113,5 @@ class Settings:
             api_statement_timeout_seconds=_float(
                 env, "CALLBOARD_API_STATEMENT_TIMEOUT_SECONDS", cls.api_statement_timeout_seconds
             ),
+            dashboard=_flag(env, "CALLBOARD_DASHBOARD", cls.dashboard),
         )

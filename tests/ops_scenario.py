@@ -34,7 +34,8 @@ def claim(db: Database, run_id: str, worker_id: str) -> run_store.Claim:
 
 def build(post: Any, database_url: str, redis_url: str, window: float) -> Scenario:
     """``post(path, json) -> dict`` sends an API request (a Flask test client or httpx)."""
-    runs = [post("/runs", {"assistant_id": "noop", "input": {}})["run_id"] for _ in range(4)]
+    body = {"assistant_id": "noop", "input": {}, "on_completion": "keep"}
+    runs = [post("/runs", body)["run_id"] for _ in range(4)]
     db = Database(database_url, max_size=2)
     client = redis.Redis.from_url(redis_url)
     try:
