@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -67,8 +68,11 @@ def dev(port: int, reload: bool, migrate: bool) -> None:
     )
     worker, sweeper = f"{python} -m workers", f"{python} -m sweeper"
     if reload:
-        graphs_dir = str(Path(settings.config_path).resolve().parent)
-        watched = " ".join(f"'{d}'" for d in sorted({str(ROOT), graphs_dir}))
+        # Callboard's own packages and the graphs' directory (not the whole tree: a .venv
+        # inside it would cost a watch per file)
+        dirs = {str(ROOT / name) for name in ("app", "workers", "sweeper")}
+        dirs.add(str(Path(settings.config_path).resolve().parent))
+        watched = " ".join(shlex.quote(d) for d in sorted(dirs))
         web += " --reload"
         worker = f"{python} -m watchfiles --filter python '{worker}' {watched}"
         sweeper = f"{python} -m watchfiles --filter python '{sweeper}' {watched}"
