@@ -6,9 +6,10 @@ a value may also be ``{"path": ..., "description": ...}``, and the path may be a
 
 - a compiled LangGraph graph (``StateGraph(...).compile()``, or a functional-API ``@entrypoint``);
 - an uncompiled ``StateGraph`` (compiled here);
-- a factory: a callable with no required parameter, or whose one parameter is ``config``, that
-  returns one of the above (called per run with the run's config when it takes one, as the
-  official server does);
+- a factory, sync or async, that returns one of the above: with no required parameter, or
+  ``(config)``, ``(runtime)`` or ``(config, runtime)`` (``app.graph_factories``): called per run
+  with the run's config and a ``langgraph_sdk.runtime`` server runtime when it takes them, as
+  the official server does;
 - a plain Python function, sync or async, that takes the input and returns the new state (the
   Celery-style task). Its runs are called directly by the worker (``workers.plain``) when they
   ask for nothing only LangGraph provides; it is also wrapped into an ``@entrypoint``, which
@@ -35,6 +36,7 @@ from langgraph.pregel import Pregel
 
 from app.deployment import Deployment
 from app.errors import ConfigurationError, GraphLoadError, NotFound
+from app.graph_factories import call_factory, call_factory_sync, factory_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +57,31 @@ class GraphSpec:
     graph: Pregel
     description: str | None = None
     factory: Callable[..., Any] | None = None
-    factory_takes_config: bool = False
+    # what the factory takes: a subset of ("config", "runtime") in call order
+    factory_parameters: tuple[str, ...] = ()
     function: Callable[..., Any] | None = None
     node: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def build(self, config: dict[str, Any] | None = None) -> Pregel:
-        """The graph a run executes (a fresh one per run for factories that take a config)."""
-        if self.factory is not None and self.factory_takes_config:
-            return _as_pregel(self.factory(config or {}), self.source)
+        """The graph for ``config`` outside a run (sync; a factory taking a runtime gets a
+        ``_ReadRuntime`` for ``assistants.read``)."""
+        if self.factory is not None and self.factory_parameters:
+            built = call_factory_sync(self.factory, self.factory_parameters, config or {})
+            return _as_pregel(built, self.source)
+        return self.graph
+
+    async def abuild(
+        self, config: dict[str, Any], *, store: Any, context: Any = None
+    ) -> Pregel:
+        """The graph a run executes: a fresh one per run for factories that take a config or a
+        runtime (an ``_ExecutionRuntime`` for ``threads.create_run`` whose ``store`` is
+        ``store`` and ``context`` the run's context); async factories are awaited."""
+        if self.factory is not None and self.factory_parameters:
+            built = await call_factory(
+                self.factory, self.factory_parameters, config, store=store, context=context
+            )
+            return _as_pregel(built, self.source)
         return self.graph
 
 
@@ -178,34 +196,16 @@ def _as_pregel(obj: Any, source: str) -> Pregel:
     raise GraphLoadError(f"{source!r} did not give a LangGraph graph (got {type(obj).__name__})")
 
 
-def _is_factory(fn: Callable[..., Any]) -> tuple[bool, bool]:
-    """(is a factory, takes the config) from the signature."""
-    try:
-        params = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    except (TypeError, ValueError):
-        return False, False
-    required = [p for p in params if p.default is p.empty]
-    if not required:
-        return True, False
-    if len(params) == 1 and params[0].name == "config":
-        return True, True
-    return False, False
-
-
 def _load_spec(graph_id: str, source: str, base: Path, description: str | None) -> GraphSpec:
     obj = import_object(source, base)
     if isinstance(obj, (Pregel, StateGraph)):
         return GraphSpec(graph_id, source, "graph", _as_pregel(obj, source), description)
     if not callable(obj):
         raise GraphLoadError(f"{source!r} is a {type(obj).__name__}, not a graph or function")
-    is_factory, takes_config = _is_factory(obj)
-    if is_factory:
+    parameters = factory_parameters(obj)
+    if parameters is not None:
         try:
-            built = obj({}) if takes_config else obj()
+            built = call_factory_sync(obj, parameters, {})
         except Exception as exc:
             raise GraphLoadError(
                 f"graph factory {source!r} failed: {type(exc).__name__}: {exc}"
@@ -217,8 +217,8 @@ def _load_spec(graph_id: str, source: str, base: Path, description: str | None) 
             "factory",
             graph,
             description,
-            factory=obj if takes_config else None,
-            factory_takes_config=takes_config,
+            factory=obj if parameters else None,
+            factory_parameters=parameters,
         )
     wrapped = entrypoint()(obj)
     wrapped.name = graph_id

@@ -339,7 +339,7 @@ class Executor:
                 self.checkpointer, spec, claim, config, result
             )
             return
-        built = spec.build(config)
+        built = await spec.abuild(config, store=self.store, context=kwargs.get("context"))
         update: dict[str, Any] = {"checkpointer": self.checkpointer, "store": self.store}
         if built.name == "LangGraph":
             update["name"] = run["graph_id"]

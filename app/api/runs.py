@@ -255,16 +255,18 @@ def _cancel_after_disconnect(run_id: uuid.UUID) -> None:
 
 
 @blp.route("/threads/<thread_id>/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(schemas.RunWaitSchema)
 def wait_on_thread(body: dict, thread_id: str) -> Any:
     """Create a run on the thread and answer its output when it ends."""
+    body.pop("raise_error", None)
     return _wait_response(create_run(parse_uuid(thread_id, "thread"), body), body)
 
 
 @blp.route("/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(schemas.RunWaitSchema)
 def wait_stateless(body: dict) -> Any:
     """Create a stateless run and answer its output when it ends."""
+    body.pop("raise_error", None)
     return _wait_response(create_run(None, body), body)
 
 

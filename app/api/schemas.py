@@ -346,6 +346,14 @@ class RunCreateSchema(StrictSchema):
             raise ValidationError({"command": ["give either input or command, not both"]})
 
 
+class RunWaitSchema(RunCreateSchema):
+    """``POST /threads/{thread_id}/runs/wait`` and ``POST /runs/wait``: a run-create body, plus
+    ``raise_error`` that the sync ``runs.wait`` of ``langgraph-sdk`` 0.4.0–0.4.13 sends (the SDK
+    itself raises on an error output; the official server ignores the field, and so does this)."""
+
+    raise_error = JSONBoolean()
+
+
 class RunListQuerySchema(StrictSchema):
     limit = _limit(strict=False)
     offset = _offset(strict=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,36 @@ def test_each_kind_is_loaded_as_a_langgraph_graph(tmp_path):
     }
     for spec in registry.specs.values():
         assert isinstance(spec.build({}), Pregel)
+
+
+def test_runtime_factories_get_a_read_runtime_at_load_and_an_execution_runtime_per_run(tmp_path):
+    from langgraph.store.base import BaseStore
+    from langgraph.store.memory import InMemoryStore
+    from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
+
+    registry = load(
+        tmp_path,
+        both="kinds.py:async_factory_with_runtime",
+        runtime_only="kinds.py:factory_with_runtime_only",
+    )
+    kinds = sys.modules[next(m for m in sys.modules if m.startswith("callboard_graphs.kinds_"))]
+    at_load = list(kinds.seen_runtimes)
+    assert [type(r) for r in at_load] == [_ReadRuntime, _ReadRuntime]
+    assert {r.access_context for r in at_load} == {"assistants.read"}
+    assert all(isinstance(r.store, BaseStore) for r in at_load)
+    assert registry.get("both").factory_parameters == ("config", "runtime")
+    assert registry.get("runtime_only").factory_parameters == ("runtime",)
+
+    store = InMemoryStore()
+    built = asyncio.run(
+        registry.get("both").abuild({"configurable": {}}, store=store, context={"user": "u"})
+    )
+    assert isinstance(built, Pregel)
+    runtime = kinds.seen_runtimes[-1]
+    assert isinstance(runtime, _ExecutionRuntime)
+    assert runtime.access_context == "threads.create_run"
+    assert runtime.execution_runtime is runtime
+    assert runtime.store is store and runtime.context == {"user": "u"}
 
 
 def test_plain_functions_run_through_langgraph(tmp_path):

@@ -36,6 +36,21 @@ def factory_with_config(config):
     return compiled
 
 
+# (config, runtime) factories, as the official server calls them (langgraph_sdk.runtime): each
+# records the runtime it was given, so a test can check what the registry passed
+seen_runtimes: list = []
+
+
+async def async_factory_with_runtime(config, runtime):
+    seen_runtimes.append(runtime)
+    return compiled
+
+
+def factory_with_runtime_only(runtime):
+    seen_runtimes.append(runtime)
+    return compiled
+
+
 @entrypoint()
 def functional(input: dict) -> dict:
     return {"doubled": input["x"] * 2}
