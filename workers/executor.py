@@ -48,6 +48,7 @@ from app.store.runs import Claim
 from app.store.vectors import index_config
 from app.streams import StreamWriter
 from workers import plain
+from workers.stream_protocol import run_protocol_stream
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,8 @@ class Executor:
         kwargs = run["kwargs"]
         config = _run_config(claim)
         spec = self.registry.get(run["graph_id"])
-        if plain.runs_directly(spec, kwargs):
+        # a protocol run streams through LangGraph's v3 producer (workers/stream_protocol.py)
+        if not kwargs.get("protocol") and plain.runs_directly(spec, kwargs):
             modes = list(kwargs.get("stream_mode") or ["values"])
             result = await plain.call(spec, kwargs.get("input"), writer, modes)
             progress.values = result
@@ -361,7 +363,20 @@ class Executor:
             "interrupt_before": kwargs.get("interrupt_before"),
             "interrupt_after": kwargs.get("interrupt_after"),
         }
-        if "events" in requested:
+        if kwargs.get("protocol"):
+            result = await run_protocol_stream(
+                graph,
+                graph_input,
+                config,
+                {k: v for k, v in options.items() if k not in ("stream_mode", "subgraphs")},
+                self.aredis,
+                thread_id=claim.thread_id,
+                run_id=claim.run_id,
+                graph_name=run["graph_id"],
+            )
+            progress.values = result.values
+            progress.interrupted = result.interrupted
+        elif "events" in requested:
             async for event in graph.astream_events(graph_input, config, version="v2", **options):
                 if "langsmith:hidden" in (event.get("tags") or ()):
                     continue

@@ -9,6 +9,7 @@ import logging
 import dramatiq
 import redis
 
+from app import protocol_stream
 from app.notify import RESULT_TTL_SECONDS, publish_run_done, result_key
 from app.store import runs as run_store
 from app.store import threads as thread_store
@@ -35,6 +36,7 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
             logger.warning("run %r: could not keep its result in Redis: %s", str(run_id), exc)
         thread_store.delete(db, thread_id)
     end_stream(client, run_id, thread_id, row["status"])
+    protocol_stream.end_run(client, row)
     publish_run_done(client, run_id)
     if isinstance(row, run_store.FinishedRun):  # the statement that ended the run found it
         nxt = row.next_run

@@ -6,7 +6,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import assistants, crons, runs, store, streams, system, thread_state, threads
+from app.api import (
+    assistants,
+    crons,
+    runs,
+    store,
+    streams,
+    system,
+    thread_state,
+    thread_stream,
+    threads,
+)
 from app.api.errors import register_error_handlers
 from app.api.limits import register_limits
 
@@ -23,7 +33,9 @@ def register_api(app: Flask) -> Api:
         streams.blp,
         crons.blp,
         store.blp,
+        thread_stream.blp,
     ):
         api.register_blueprint(blueprint)
+    thread_stream.sock.init_app(app)  # the WebSocket transport of the thread-streaming protocol
     register_error_handlers(app)  # after Api(), so these handlers win over flask-smorest's
     return api

@@ -25,6 +25,7 @@ from flask import current_app, request, stream_with_context
 from app.api import schemas
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
+from app import protocol_stream
 from app.api.threads import load_thread
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
@@ -111,6 +112,7 @@ def announce(cancelled: run_store.Cancelled, *, wake: bool = True) -> None:
         publish_cancel(svc.redis, run["run_id"], cancelled.action)
     for run in cancelled.ended:
         publish_run_done(svc.redis, run["run_id"])
+        protocol_stream.end_run(svc.redis, {**run, "status": "interrupted"})
     if wake:
         for thread_id in {run["thread_id"] for run in cancelled.ended}:
             _wake_next(thread_id)
