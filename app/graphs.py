@@ -71,9 +71,7 @@ class GraphSpec:
             return _as_pregel(built, self.source)
         return self.graph
 
-    async def abuild(
-        self, config: dict[str, Any], *, store: Any, context: Any = None
-    ) -> Pregel:
+    async def abuild(self, config: dict[str, Any], *, store: Any, context: Any = None) -> Pregel:
         """The graph a run executes: a fresh one per run for factories that take a config or a
         runtime (an ``_ExecutionRuntime`` for ``threads.create_run`` whose ``store`` is
         ``store`` and ``context`` the run's context); async factories are awaited."""

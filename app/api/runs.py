@@ -22,10 +22,10 @@ from typing import Any
 
 from flask import current_app, request, stream_with_context
 
+from app import protocol_stream
 from app.api import schemas
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
-from app import protocol_stream
 from app.api.threads import load_thread
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key

@@ -37,7 +37,17 @@ from app.store import runs as run_store
 from app.store import threads as thread_store
 
 SUPPORTED_CHANNELS = frozenset(
-    {"values", "updates", "checkpoints", "messages", "tools", "custom", "lifecycle", "input", "tasks"}
+    {
+        "values",
+        "updates",
+        "checkpoints",
+        "messages",
+        "tools",
+        "custom",
+        "lifecycle",
+        "input",
+        "tasks",
+    }
 )
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 
@@ -69,7 +79,9 @@ def subscription_params(params: Any) -> dict[str, Any]:
         raise ProtocolError("invalid_argument", "the subscription must be a JSON object")
     channels = params.get("channels")
     if not isinstance(channels, list) or not channels:
-        raise ProtocolError("invalid_argument", "channels is required and must be a non-empty array")
+        raise ProtocolError(
+            "invalid_argument", "channels is required and must be a non-empty array"
+        )
     bad = [c for c in channels if not is_supported_channel(c)]
     if bad:
         raise ProtocolError(
@@ -146,7 +158,9 @@ def handle(thread_id: uuid.UUID, command: dict[str, Any]) -> dict[str, Any]:
         seq = protocol_stream.current_seq(redis, thread_id)
         if method == "subscription.subscribe":
             subscription_params(params)
-            return success(command_id, {"subscription_id": str(uuid.uuid4()), "replayed_events": 0}, seq)
+            return success(
+                command_id, {"subscription_id": str(uuid.uuid4()), "replayed_events": 0}, seq
+            )
         if method == "subscription.unsubscribe":
             if not isinstance(params.get("subscription_id"), str):
                 raise ProtocolError("invalid_argument", "subscription_id is required")

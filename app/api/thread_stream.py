@@ -156,7 +156,11 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
         try:
             payload = json.loads(raw)
         except (TypeError, ValueError):
-            send(thread_commands.error(None, "invalid_argument", "Protocol commands must be valid JSON."))
+            send(
+                thread_commands.error(
+                    None, "invalid_argument", "Protocol commands must be valid JSON."
+                )
+            )
             return
         refused = thread_commands.check_envelope(payload)
         if refused is not None:
@@ -178,9 +182,17 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
             result = {"subscription_id": subscription_id, "replayed_events": 0}
             send(thread_commands.success(payload["id"], result, seq))
         elif method == "subscription.unsubscribe":
-            subscription_id = (params or {}).get("subscription_id") if isinstance(params, dict) else None
+            subscription_id = (
+                (params or {}).get("subscription_id") if isinstance(params, dict) else None
+            )
             if subscriptions.pop(subscription_id, None) is None:
-                send(thread_commands.error(payload["id"], "no_such_subscription", f"Unknown subscription: {subscription_id}"))
+                send(
+                    thread_commands.error(
+                        payload["id"],
+                        "no_such_subscription",
+                        f"Unknown subscription: {subscription_id}",
+                    )
+                )
                 return
             active[:] = list(subscriptions.values())
             send(thread_commands.success(payload["id"], {}, seq))
@@ -202,6 +214,8 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
     raw = ws.receive(timeout=10)
     if raw is not None:
         on_command(raw)
-    for event in _matching_events(svc, tid, active, lambda: state["closed"] or not ws.connected, poll):
+    for event in _matching_events(
+        svc, tid, active, lambda: state["closed"] or not ws.connected, poll
+    ):
         if event is not None:
             send(event)
