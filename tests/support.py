@@ -388,10 +388,11 @@ class PostgresCluster:
     tests are about, and it spares the shared disk.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bindir: Path | None = None) -> None:
+        """``bindir``: the server's programs (default: the machine's newest Postgres)."""
         import pwd
 
-        self.bindir = _postgres_bindir()
+        self.bindir = bindir or _postgres_bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="callboard-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"

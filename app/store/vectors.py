@@ -8,7 +8,9 @@ that are embedded (LangGraph's ``IndexConfig``). The vectors live in LangGraph's
 ``store_vectors`` table, which needs the PostgreSQL extension ``vector`` (pgvector):
 ``require_vector_extension`` stops start-up with a message naming it when the server lacks it.
 Debian 12's package sources have no pgvector for PostgreSQL 15, and PyPI carries only its client
-(the ``pgvector`` Python package), so on such a machine ``store.index`` is refused at start-up.
+(the ``pgvector`` Python package) or whole servers with it (``pgserver``: PostgreSQL 16), so on
+such a machine ``store.index`` is refused at start-up; tests/acceptance/test_store_index.py runs
+the working path on ``pgserver``'s PostgreSQL 16 with pgvector.
 """
 
 from __future__ import annotations
