@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -26,17 +28,22 @@ UNIT = Path(__file__).resolve().parent.parent / "unit" / "deployment"
 GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
 
 
-def pgvector_bindir() -> Path:
-    spec = importlib.util.find_spec("pgserver")  # not imported: only its files are used
-    assert spec and spec.origin, "the pgserver package (test dependency) is not installed"
-    return Path(spec.origin).parent / "pginstall" / "bin"
-
-
 @pytest.fixture
 def pgvector_cluster():
-    cluster = PostgresCluster(pgvector_bindir()).start()
+    """PostgreSQL 16 + pgvector from the ``pgserver`` wheel, copied out of the venv first: the
+    server runs as the ``postgres`` user, who may not be able to reach a clone's venv."""
+    spec = importlib.util.find_spec("pgserver")  # not imported: only its files are used
+    assert spec and spec.origin, "the pgserver package (test dependency) is not installed"
+    package = Path(spec.origin).parent
+    install = Path(tempfile.mkdtemp(prefix="callboard-pgvector-"))
+    install.chmod(0o755)
+    # the binaries find their libraries at $ORIGIN/../../../pgserver.libs (auditwheel's layout)
+    shutil.copytree(package / "pginstall", install / "pgserver" / "pginstall", symlinks=True)
+    shutil.copytree(package.parent / "pgserver.libs", install / "pgserver.libs", symlinks=True)
+    cluster = PostgresCluster(install / "pgserver" / "pginstall" / "bin").start()
     yield cluster
     cluster.destroy()
+    shutil.rmtree(install, ignore_errors=True)
 
 
 def test_semantic_search_through_the_store_index(pgvector_cluster, settings, tmp_path):
