@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -130,13 +131,48 @@ def check_webhook_url(url: str, *, allow_private: bool | None = None) -> Webhook
     return WebhookTarget(url=url, host=host, port=port, addresses=tuple(addresses))
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every read and write waits at most until ``deadline``
+    (``time.monotonic()``): a peer that answers a byte at a time cannot stretch a request past
+    it, as per-read timeouts alone would let it."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self.stream = stream
+        self.deadline = deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise error("webhook deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        kwargs["timeout"] = self._left(kwargs.get("timeout"), httpcore.ConnectTimeout)
+        return _DeadlineStream(self.stream.start_tls(*args, **kwargs), self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
 class _PinnedBackend(httpcore.SyncBackend):
     """httpcore's socket backend, except that a connection to ``host`` goes to the checked
-    ``addresses`` (tried in order) instead of resolving the name again."""
+    ``addresses`` (tried in order) instead of resolving the name again, and that the
+    connection's reads and writes end at ``deadline`` (``time.monotonic()``; None: no
+    deadline)."""
 
-    def __init__(self, host: str, addresses: Iterable[str]) -> None:
+    def __init__(self, host: str, addresses: Iterable[str], deadline: float | None = None) -> None:
         self.host = host.lower()
         self.addresses = tuple(addresses)
+        self.deadline = deadline
 
     def connect_tcp(  # type: ignore[override]
         self, host: str, port: int, *args: Any, **kwargs: Any
@@ -146,9 +182,11 @@ class _PinnedBackend(httpcore.SyncBackend):
         last: Exception | None = None
         for address in self.addresses:
             try:
-                return super().connect_tcp(address, port, *args, **kwargs)
+                stream = super().connect_tcp(address, port, *args, **kwargs)
             except httpcore.ConnectError as exc:
                 last = exc
+                continue
+            return stream if self.deadline is None else _DeadlineStream(stream, self.deadline)
         raise last or httpcore.ConnectError(f"no address for {host!r}")
 
 
@@ -156,20 +194,29 @@ class PinnedTransport(httpx.HTTPTransport):
     """An httpx transport that connects only to a checked ``WebhookTarget``'s addresses, with no
     proxy from the environment."""
 
-    def __init__(self, target: WebhookTarget) -> None:
+    def __init__(self, target: WebhookTarget, deadline: float | None = None) -> None:
         super().__init__(trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=1,
-            network_backend=_PinnedBackend(target.host, target.addresses),
+            network_backend=_PinnedBackend(target.host, target.addresses, deadline),
         )
 
 
 def post(target: WebhookTarget, *, content: bytes, headers: dict[str, str], timeout: float) -> Any:
     """POST ``content`` to the checked ``target`` (redirects not followed: a redirect could lead
-    anywhere). Returns the ``httpx.Response``; raises ``httpx.HTTPError`` on a transport error
-    or timeout (``timeout`` in seconds, for connect, read and write)."""
-    with httpx.Client(transport=PinnedTransport(target), trust_env=False) as client:
-        return client.post(
-            target.url, content=content, headers=headers, timeout=timeout, follow_redirects=False
-        )
+    anywhere), all within ``timeout`` seconds: connecting, sending, and reading the status line
+    and headers. The body of the answer is never read (it is dropped with the connection,
+    whatever its size). Returns the ``httpx.Response`` (status and headers); raises
+    ``httpx.HTTPError`` on a transport error, ``httpx.TimeoutException`` past the deadline."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(transport=PinnedTransport(target, deadline), trust_env=False) as client:
+        with client.stream(
+            "POST",
+            target.url,
+            content=content,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+        ) as response:
+            return response

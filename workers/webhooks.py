@@ -13,18 +13,25 @@ The request: ``POST <url>``, JSON body = the run as ``GET /threads/{thread_id}/r
 returns it, with its final ``status``, plus (as the official server's webhook) ``values`` (the
 thread's values when the run ended), ``error`` (null or ``{"error", "message"}``),
 ``run_started_at``, ``run_ended_at`` and ``webhook_sent_at`` (ISO 8601). Any 2xx answer is a
-delivery; anything else (another status, a redirect, which is not followed, a connection error,
-a timeout) is retried after 5 s, 10 s, 20 s, ... (doubling, at most an hour) until
+delivery (its body is never read); anything else (another status, a redirect, which is not
+followed, a connection error, the attempt's deadline passed, a URL httpx cannot send) is
+retried after 5 s, 10 s, 20 s, ... (doubling, at most an hour) until
 ``CALLBOARD_WEBHOOK_MAX_ATTEMPTS`` attempts were made, then the delivery is ``failed``. The URL
 is checked again before each attempt (``app.webhook_target.check_webhook_url``), and the POST
 connects to an address that check accepted, never resolving the name a second time (DNS
 rebinding), with no proxy from the environment; a refused URL fails at once. A rolled-back run
 is deleted as if it never ran: it sends no webhook.
 
+One attempt lasts at most ``CALLBOARD_WEBHOOK_TIMEOUT_SECONDS`` in all (connecting, sending,
+reading the status line and headers): a receiver that answers a byte at a time cannot hold a
+sender. The worker sends its first attempt from a few threads of its own
+(``deliver_in_background``), never from the thread of a run slot; the sweeper sends the due
+attempts a few at a time (``deliver_due``).
+
 Environment (read by the worker and the sweeper):
     CALLBOARD_WEBHOOK_MAX_ATTEMPTS    attempts before giving up (default 10)
     CALLBOARD_WEBHOOK_RETRY_SECONDS   first retry delay, doubled at each retry (default 5)
-    CALLBOARD_WEBHOOK_TIMEOUT_SECONDS connect/read/write timeout of one POST (default 10)
+    CALLBOARD_WEBHOOK_TIMEOUT_SECONDS total deadline of one POST, in seconds (default 10)
     CALLBOARD_WEBHOOK_ALLOW_PRIVATE   1: allow loopback and private addresses (default 0)
 """
 
@@ -33,7 +40,9 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -50,6 +59,11 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRY_SECONDS = 3600.0
 USER_AGENT = "callboard-webhook/1"
+# POSTs at once: per worker process (first attempts), per sweeper tick (due attempts)
+SENDER_THREADS = 4
+# first attempts a worker keeps waiting for a sender thread; beyond, they are left to the
+# sweeper (their attempt is not leased yet, so it is due at once)
+MAX_BACKLOG = 256
 
 
 def _env_number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
@@ -73,7 +87,7 @@ class WebhookPolicy:
         max_attempts: attempts before a delivery is given up (``failed``).
         retry_seconds: delay before the first retry, in seconds; doubled at each retry, capped at
             ``MAX_RETRY_SECONDS``.
-        timeout_seconds: connect, read and write timeout of one POST, in seconds.
+        timeout_seconds: total deadline of one POST, in seconds.
     """
 
     max_attempts: int = 10
@@ -150,7 +164,9 @@ def send(db: Database, delivery: dict, policy: WebhookPolicy) -> str:
         error = f"HTTP {status_code}"
     except InvalidInput as exc:
         error, give_up = f"URL refused: {exc}", True
-    except httpx.HTTPError as exc:
+    except httpx.TimeoutException:
+        error = f"no answer within the deadline of {policy.timeout_seconds:g} s"
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it fails this attempt only
         error = f"{type(exc).__name__}: {exc}"
     row = webhook_store.record_failure(
         db,
@@ -174,6 +190,28 @@ def send(db: Database, delivery: dict, policy: WebhookPolicy) -> str:
         policy.backoff(attempt),
     )
     return "retry"
+
+
+_senders = ThreadPoolExecutor(max_workers=SENDER_THREADS, thread_name_prefix="webhook")
+_backlog = threading.BoundedSemaphore(MAX_BACKLOG)
+
+
+def deliver_in_background(db: Database, run_id: uuid.UUID) -> bool:
+    """``deliver_for_run`` on one of the process's webhook sender threads (the worker, after a
+    run's end: a slow receiver holds no run slot). Returns False when ``MAX_BACKLOG`` attempts
+    already wait for a sender: this one is left to the sweeper."""
+    if not _backlog.acquire(blocking=False):
+        logger.warning("run %r: webhook senders busy, left to the sweeper", str(run_id))
+        return False
+
+    def work() -> None:
+        try:
+            deliver_for_run(db, run_id)
+        finally:
+            _backlog.release()
+
+    _senders.submit(work)
+    return True
 
 
 def deliver_for_run(
@@ -213,10 +251,21 @@ def deliver_due(
     """Send the attempts of up to ``limit`` deliveries due at ``now`` (an aware datetime)."""
     policy = policy or WebhookPolicy.from_env()
     report = DeliveryReport()
-    for delivery in webhook_store.lease_due(db, now, policy.lease_seconds, limit):
-        outcome = send(db, delivery, policy)
-        report.sent += 1
-        report.delivered += outcome == "delivered"
-        report.retrying += outcome == "retry"
-        report.failed += outcome == "failed"
+    due = webhook_store.lease_due(db, now, policy.lease_seconds, limit)
+    if not due:
+        return report
+
+    def one(delivery: dict) -> str:
+        try:
+            return send(db, delivery, policy)
+        except Exception:  # noqa: BLE001 - Postgres failed: the lease expires, it is due again
+            logger.exception("run %r: webhook attempt not recorded", str(delivery["run_id"]))
+            return "lost"
+
+    with ThreadPoolExecutor(min(SENDER_THREADS, len(due)), "webhook-due") as pool:
+        for outcome in pool.map(one, due):
+            report.sent += 1
+            report.delivered += outcome == "delivered"
+            report.retrying += outcome == "retry"
+            report.failed += outcome == "failed"
     return report

@@ -126,6 +126,19 @@ def table_counts(database_url: str) -> dict[str, int]:
     return counts
 
 
+def wait_first_attempt(db: Database, run_id: str) -> dict:
+    """Wait until the worker's first attempt (sent from a sender thread of its own, after the
+    actor returned) is recorded; return the delivery."""
+
+    def recorded() -> dict | None:
+        delivery = webhook_store.for_run(db, uuid.UUID(run_id))
+        return (
+            delivery if delivery and delivery["attempts"] and not delivery["lease_token"] else None
+        )
+
+    return wait_for(recorded, timeout=30, what="the worker's webhook attempt recorded")
+
+
 def assert_payload(payload: dict, run: dict, *, values: Any, error: Any = None) -> None:
     """The webhook body: the run as GET returns it, plus its result and times."""
     assert {k: payload[k] for k in RUN_FIELDS} == {k: run[k] for k in RUN_FIELDS}
@@ -195,6 +208,7 @@ def test_worker_tries_at_once_and_the_sweeper_retries_until_it_gives_up(
         json={"assistant_id": "ledger", "input": {"echo": 1}, "webhook": receiver.url},
     ).get_json()
     execute_run(run["run_id"], 1)
+    wait_first_attempt(runtime.db, run["run_id"])
     assert len(receiver.all()) == 1  # the worker's attempt, right after the end
 
     reports = [retry_webhooks(runtime.db, later()).deliveries for _ in range(3)]
@@ -218,6 +232,7 @@ def test_backoff_doubles_and_a_retry_is_not_sent_before_it_is_due(
         "/runs", json={"assistant_id": "ledger", "input": {}, "webhook": receiver.url}
     ).get_json()
     execute_run(run["run_id"], 1)
+    wait_first_attempt(runtime.db, run["run_id"])
     policy = WebhookPolicy.from_env()
     assert [policy.backoff(n) for n in (1, 2, 3)] == [30, 60, 120]
     assert retry_webhooks(runtime.db, later(5)).deliveries.sent == 0  # due in 30 s, not yet
@@ -242,6 +257,7 @@ def test_every_way_a_run_ends_records_its_webhook(
     # a stateless run whose thread is deleted when it ends: its webhook still goes out
     stateless = client.post("/runs", json={**body, "input": {"echo": 5}}).get_json()
     execute_run(stateless["run_id"], 1)
+    wait_first_attempt(runtime.db, stateless["run_id"])
     assert client.get(f"/threads/{stateless['thread_id']}").status_code == 404
     # rolled back before it started: deleted as if it never ran, no webhook
     rolled = client.post(f"/threads/{tid}/runs", json={**body, "input": {}}).get_json()

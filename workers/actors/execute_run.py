@@ -141,10 +141,10 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
 
 def _after_end(rt: runtime.Runtime, row: dict) -> None:
     """After the COMMIT that ended the run ``row``: the common after-end work, then the first
-    attempt at its webhook (after the joins are woken: a slow receiver delays no client)."""
+    attempt at its webhook, on a sender thread (a slow receiver holds no run slot)."""
     after_run_end(rt.db, rt.redis, rt.actor, row)
     if (row.get("kwargs") or {}).get("webhook"):
-        webhooks.deliver_for_run(rt.db, row["run_id"])
+        webhooks.deliver_in_background(rt.db, row["run_id"])
 
 
 def _result(outcome: Outcome) -> object:
