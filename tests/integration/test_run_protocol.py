@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.errors import StoreUnavailable
 from app.notify import heartbeat_key
 from app.runs import RunStatus
 from app.store import runs as run_store
@@ -100,3 +101,34 @@ def test_a_blocked_event_loop_stops_the_heartbeats_and_the_taking_of_work(runtim
     assert _get(db, blocked["run_id"])["status"] == RunStatus.SUCCESS
     execute_run(str(other["run_id"]), 1)
     assert _get(db, other["run_id"])["status"] == RunStatus.SUCCESS
+
+
+# --- 4. settling outlasts a Postgres outage while the lease holds -------------------------------
+
+
+def test_a_result_is_settled_after_a_postgres_outage_longer_than_the_retry_budget(
+    runtime, ledger, monkeypatch
+):
+    """The run's result is kept however long Postgres refuses the settle (here: the store's
+    retry budget, ``StoreUnavailable``, runs out three times), and the heartbeat goes on
+    meanwhile so that no sweeper takes the run away (before the fix the actor gave up after one
+    budget, 30 s by default: the result was dropped and the run executed again)."""
+    db = runtime.db
+    run = new_run(db, input={"echo": 7})
+    real_finish = run_store.finish
+    refusals = []
+
+    def finish(*args, **kwargs):
+        if len(refusals) < 3:
+            token = _get(db, run["run_id"])["claim_token"]
+            refusals.append(runtime.redis.exists(heartbeat_key(run["run_id"], token)))
+            raise StoreUnavailable("finish_run: Postgres unavailable (test)")
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(run_store, "finish", finish)
+    execute_run(str(run["run_id"]), 1)
+    assert refusals == [1, 1, 1]  # beating all along
+    row = _get(db, run["run_id"])
+    assert row["status"] == RunStatus.SUCCESS and row["attempt"] == 1
+    assert row["output"] == {"ok": True, "echo": 7}
+    assert [(e.attempt, e.event) for e in read_ledger_timed(ledger)] == [(1, "start"), (1, "end")]

@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, StoreUnavailable
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store.runs import Claim
@@ -26,6 +27,9 @@ from workers.executor import Outcome, Verdict
 from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
+
+# pause between two settles that ran out of the store's retry budget (seconds)
+SETTLE_RETRY_SECONDS = 1.0
 
 
 def execute_run(run_id: str, version: int) -> None:
@@ -52,9 +56,28 @@ def execute_run(run_id: str, version: int) -> None:
             )
         # beat until the outcome is recorded: a settle that waits out a Postgres outage must
         # not look like a dead worker to the sweeper
-        settle(rt, claim, outcome)
+        _settle_while_leased(rt, claim, outcome)
     finally:
         rt.heartbeats.remove(claim.run_id, claim.claim_token)
+
+
+def _settle_while_leased(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
+    """``settle``, tried again for as long as Postgres is unavailable: the heartbeat goes on
+    meanwhile, so no sweeper can take the run, and every statement of the settle is fenced on
+    the claim token (a lease lost meanwhile makes it a no-op). Giving up would drop a finished
+    result and execute the run again, or end it ``MaxAttemptsExceeded`` after its last one."""
+    while True:
+        try:
+            settle(rt, claim, outcome)
+            return
+        except StoreUnavailable as exc:
+            logger.warning(
+                "run %r: Postgres unavailable while settling attempt %d, trying again: %s",
+                str(claim.run_id),
+                claim.attempt,
+                exc,
+            )
+            time.sleep(SETTLE_RETRY_SECONDS)
 
 
 def _resend_if_early(rt: runtime.Runtime, run_id: uuid.UUID) -> None:
