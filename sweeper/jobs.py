@@ -35,6 +35,7 @@ from dramatiq.errors import DecodeError
 
 from app.notify import heartbeat_key
 from app.runs import RunStatus
+from app.store import runs as run_store
 from app.store.db import QUERIES, Database
 from workers.broker import send_execute_run
 from workers.lifecycle import after_run_end
@@ -201,13 +202,19 @@ def _requeue_unless_held(db: Database, row: dict, *, reason: str, max_attempts: 
         "refund_attempt": 0,
     }
 
+    tries = []
+
     def work(conn: Any) -> dict | None:
+        tries.append(1)
         with conn.transaction():
             if conn.execute(QUERIES["lock_lapsed_run"], params).fetchone() is None:
                 return None
             return conn.execute(QUERIES["requeue_run"], params).fetchone()
 
-    return db.run(work, "requeue_lapsed_run")
+    moved = db.run(work, "requeue_lapsed_run")
+    if moved is None and len(tries) > 1:  # committed on a try whose acknowledgement was lost?
+        moved = run_store.requeued_already(db, row["run_id"], row["version"])
+    return moved
 
 
 def resend_pending_runs(

@@ -479,17 +479,36 @@ def requeue_by_token(
     refund_attempt: bool = False,
 ) -> dict | None:
     """``requeue`` for callers that hold only the ids (the sweeper)."""
-    return db.fetch_one(
-        "requeue_run",
-        {
-            "run_id": run_id,
-            "claim_token": claim_token,
-            "version": version,
-            "reason": reason,
-            "max_attempts": max_attempts,
-            "refund_attempt": 1 if refund_attempt else 0,
-        },
-    )
+    params = {
+        "run_id": run_id,
+        "claim_token": claim_token,
+        "version": version,
+        "reason": reason,
+        "max_attempts": max_attempts,
+        "refund_attempt": 1 if refund_attempt else 0,
+    }
+    tries = []
+
+    def work(conn: Any) -> dict | None:
+        tries.append(1)
+        return conn.execute(QUERIES["requeue_run"], params).fetchone()
+
+    row = db.run(work, "requeue_run")
+    if row is None and len(tries) > 1:
+        return requeued_already(db, run_id, version)
+    return row
+
+
+def requeued_already(db: Database, run_id: uuid.UUID, version: int) -> dict | None:
+    """After a requeue that found no row on a retry: the run's row if the requeue of its attempt
+    at ``version`` is committed (the run is at ``version + 1`` and not running), that is, the
+    first try committed and lost its acknowledgement (or another hand made the same requeue at
+    that instant). Its follow-ups (a message, the after-end work) are idempotent, so the caller
+    does them rather than skip them."""
+    current = get(db, run_id)
+    if current and current["version"] == version + 1 and current["status"] != RunStatus.RUNNING:
+        return current
+    return None
 
 
 def next_pending(db: Database, thread_id: uuid.UUID) -> dict | None:
@@ -599,7 +618,10 @@ def rollback(db: Database, claim: Claim) -> dict | None:
     statement of its own, sees every write committed before; writes tried later find no run and
     are refused (``LeaseLost``)."""
 
+    tries = []
+
     def work(conn: Any) -> dict | None:
+        tries.append(1)
         row = conn.execute(
             QUERIES["rollback_run"], {"run_id": claim.run_id, "claim_token": claim.claim_token}
         ).fetchone()
@@ -607,7 +629,12 @@ def rollback(db: Database, claim: Claim) -> dict | None:
             _delete_checkpoints(conn, [row])
         return row
 
-    return _transaction(db, work, "rollback_run")
+    deleted = _transaction(db, work, "rollback_run")
+    if deleted is None and len(tries) > 1 and get(db, claim.run_id) is None:
+        # gone: deleted by this rollback on a try whose acknowledgement was lost (or with its
+        # thread); the follow-ups (wake the next run, end the stream) must still happen
+        return dict(claim.run)
+    return deleted
 
 
 def start_delay(db: Database, run_id: uuid.UUID) -> dict | None:

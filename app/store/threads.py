@@ -153,6 +153,10 @@ def update_state(db: Database, thread_id: uuid.UUID, write: Callable[[], StateWr
         Conflict: a run of the thread is pending or running.
     """
 
+    # the checkpoint is written on a connection of its own and committed by ``write``: a retry
+    # of this unit (its COMMIT's acknowledgement lost, say) must not write it a second time
+    written_once: list[StateWrite] = []
+
     def work(conn: Any) -> Any:
         with conn.transaction():
             params = {"thread_id": thread_id}
@@ -164,7 +168,9 @@ def update_state(db: Database, thread_id: uuid.UUID, write: Callable[[], StateWr
                     f"Thread {thread_id} has a {active['status']} run ({active['run_id']}); "
                     "its state can be updated once no run is pending or running"
                 )
-            written = write()
+            if not written_once:
+                written_once.append(write())
+            written = written_once[0]
             conn.execute(
                 QUERIES["set_thread_state"],
                 params
