@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from app import webhook_target
 from app.store import webhooks as webhook_store
 from sweeper.webhooks import retry_webhooks
 from tests.integration.run_helpers import sql
@@ -123,24 +124,39 @@ def test_a_tarpit_receiver_neither_holds_the_run_slot_nor_the_sender(
         assert delivery["status"] == "pending" and "deadline" in delivery["last_error"]
 
 
-def test_an_unsendable_url_fails_its_attempt_only(client: Any, runtime: Any, allow_private):
-    """A stored URL that httpx refuses (``httpx.InvalidURL`` for a control character) fails that
-    delivery's attempt; the other deliveries of the tick are sent and the purges run (before the
-    fix the exception aborted the sweeper's webhook job on every tick)."""
+@pytest.mark.parametrize("fault", ["control-character", "unexpected-error"])
+def test_an_unsendable_delivery_fails_its_attempt_only(
+    client: Any, runtime: Any, allow_private: None, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """A stored URL with a control character (``httpx.InvalidURL`` before the URL check refused
+    them), or any unexpected error of the POST, fails that delivery's attempt; the other
+    deliveries of the tick are sent and the purges run (before the fix the exception aborted the
+    sweeper's webhook job on every tick)."""
     pit = Tarpit(PREFIXES["body"])
     try:
         run_ids = [_create(client, pit.url) for _ in range(2)]
         assert client.post("/runs/cancel", json={"status": "pending"}).status_code == 204
+        bad_url = pit.url + ("\x01" if fault == "control-character" else "?boom")
         sql(
             runtime.db,
             "UPDATE webhook_deliveries SET url = %(u)s WHERE run_id = %(r)s RETURNING 1",
-            {"u": pit.url + "\x01", "r": run_ids[0]},
+            {"u": bad_url, "r": run_ids[0]},
         )
+        real_post = webhook_target.post
+
+        def post(target: Any, **kwargs: Any) -> Any:
+            if target.url.endswith("?boom"):
+                raise RuntimeError("boom")
+            return real_post(target, **kwargs)
+
+        monkeypatch.setattr(webhook_target, "post", post)
         report = retry_webhooks(runtime.db, later(), WebhookPolicy(timeout_seconds=1))
     finally:
         pit.stop()
     assert (report.deliveries.sent, report.deliveries.delivered) == (2, 1)
     bad = webhook_store.for_run(runtime.db, uuid.UUID(run_ids[0]))
     good = webhook_store.for_run(runtime.db, uuid.UUID(run_ids[1]))
-    assert bad["status"] != "delivered" and "InvalidURL" in bad["last_error"]
+    assert bad["status"] != "delivered" and bad["attempts"] == 1
+    expected = "URL refused" if fault == "control-character" else "RuntimeError: boom"
+    assert expected in bad["last_error"]
     assert good["status"] == "delivered"
