@@ -156,7 +156,11 @@ def requeue_stale_runs(
             send_execute_run(actor, moved["run_id"], moved["version"])
         else:
             report.failed += 1
-            logger.error("run %r: heartbeat lapsed with no attempt left: error", str(row["run_id"]))
+            logger.error(
+                "run %r: heartbeat lapsed, ended %s (no attempt left, or a cancel was asked)",
+                str(row["run_id"]),
+                moved["status"],
+            )
             after_run_end(db, client, actor, moved)
     return report
 
@@ -209,7 +213,7 @@ def _requeue_unless_held(db: Database, row: dict, *, reason: str, max_attempts: 
         with conn.transaction():
             if conn.execute(QUERIES["lock_lapsed_run"], params).fetchone() is None:
                 return None
-            return conn.execute(QUERIES["requeue_run"], params).fetchone()
+            return run_store.requeue_in(conn, params)
 
     moved = db.run(work, "requeue_lapsed_run")
     if moved is None and len(tries) > 1:  # committed on a try whose acknowledgement was lost?

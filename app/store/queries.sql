@@ -273,33 +273,31 @@ FROM finished LEFT JOIN LATERAL (
 -- name: requeue_run
 -- Hand an attempt back (running -> pending), fenced on claim_token and version. Instead:
 -- -> error when no attempt is left, -> interrupted when a cancel was asked (the attempt that
--- should have stopped is gone; running it again would undo the cancel).
+-- should have stopped is gone; running it again would undo the cancel; a 'rollback' cancel is
+-- carried out by rollback_lapsed_run first). The outcome is computed in SET, from the row as
+-- it is when the UPDATE gets it (after waiting for a cancel holding it), not from a snapshot.
 -- refund_attempt: the attempt does not count (graceful shutdown is not the run's fault).
-WITH target AS (
-    SELECT run_id,
-           CASE WHEN cancel_action IS NOT NULL THEN 'interrupted'
-                WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN 'error'
-                ELSE 'pending' END AS status
-    FROM runs
-    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND version = %(version)s
-      AND status = 'running'
-), requeued AS (
+WITH requeued AS (
     UPDATE runs
-    SET status = target.status,
+    SET status = CASE WHEN cancel_action IS NOT NULL THEN 'interrupted'
+                      WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN 'error'
+                      ELSE 'pending' END,
         attempt = attempt - %(refund_attempt)s::int,
-        error = CASE target.status
-                WHEN 'error' THEN jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
+        error = CASE
+                WHEN cancel_action IS NOT NULL THEN jsonb_build_object('error', 'UserInterrupt',
+                     'message', 'run cancelled (its attempt ended without stopping it: ' ||
+                     %(reason)s::text || ')')
+                WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN
+                     jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
                      format('run gave up after %%s attempts; last: %%s', attempt,
                             %(reason)s::text))
-                WHEN 'interrupted' THEN jsonb_build_object('error', 'UserInterrupt', 'message',
-                     'run cancelled (its attempt ended without stopping it: ' ||
-                     %(reason)s::text || ')')
                 ELSE runs.error END,
-        ended_at = CASE WHEN target.status = 'pending' THEN NULL ELSE now() END,
+        ended_at = CASE WHEN cancel_action IS NULL
+                         AND attempt - %(refund_attempt)s::int < %(max_attempts)s
+                        THEN NULL ELSE now() END,
         version = version + 1, claim_token = NULL, claimed_at = NULL, updated_at = now()
-    FROM target
-    WHERE runs.run_id = target.run_id AND runs.claim_token = %(claim_token)s
-      AND runs.version = %(version)s AND runs.status = 'running'
+    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s
+      AND version = %(version)s AND status = 'running'
     RETURNING runs.*
 ), thread AS (
     UPDATE threads

@@ -491,12 +491,25 @@ def requeue_by_token(
 
     def work(conn: Any) -> dict | None:
         tries.append(1)
-        return conn.execute(QUERIES["requeue_run"], params).fetchone()
+        with conn.transaction():
+            return requeue_in(conn, params)
 
     row = db.run(work, "requeue_run")
     if row is None and len(tries) > 1:
         return requeued_already(db, run_id, version)
     return row
+
+
+def requeue_in(conn: Any, params: dict[str, Any]) -> dict | None:
+    """``requeue_run`` inside the caller's transaction, except for an attempt asked to carry out
+    a ``rollback`` cancel: that run is deleted with what it wrote, as its attempt would have
+    done (returned with status ``interrupted``; an ``interrupted`` run would keep the
+    checkpoints the client was promised deleted)."""
+    deleted = conn.execute(QUERIES["rollback_lapsed_run"], params).fetchone()
+    if deleted is not None:
+        _delete_checkpoints(conn, [deleted])
+        return {**deleted, "status": RunStatus.INTERRUPTED}
+    return conn.execute(QUERIES["requeue_run"], params).fetchone()
 
 
 def requeued_already(db: Database, run_id: uuid.UUID, version: int) -> dict | None:
@@ -567,6 +580,9 @@ def cancel_in(
         "statuses": list(statuses),
         "reason": reason,
     }
+    # lock them first: a run moving running -> pending between the two statements below would
+    # escape both (READ COMMITTED: each statement sees what was committed when it started)
+    conn.execute(QUERIES["lock_active_runs"], params)
     pending = "rollback_pending_runs" if action == "rollback" else "interrupt_pending_runs"
     ended = conn.execute(QUERIES[pending], params).fetchall()
     if action == "rollback" and ended:
