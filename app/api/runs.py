@@ -26,7 +26,7 @@ from app import protocol_stream
 from app.api import schemas
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
-from app.api.threads import load_thread
+from app.api.threads import load_thread, with_default_ttl
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
 from app.run_requests import build_run
@@ -57,7 +57,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     """
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
-    fields = build_run(assistant, body, thread_id)
+    fields = with_default_ttl(build_run(assistant, body, thread_id))
     target = {"thread_id": str(thread_id) if thread_id else None}
     created = run_store.create(svc.db, fields, _idempotency_key(target))
     _after_create(created, fields)
@@ -400,6 +400,7 @@ def create_batch(items: list[dict]) -> Any:
         body = {k: v for k, v in item.items() if k != "thread_id"}
         thread_id = item.get("thread_id")
         fields = build_run(resolve_assistant(body["assistant_id"]), body, thread_id)
+        fields = with_default_ttl(fields)
         target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
         batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
     created = run_store.create_many(svc.db, batch)

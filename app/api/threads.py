@@ -60,6 +60,15 @@ def dump_thread_ttl(row: dict) -> dict[str, Any] | None:
     }
 
 
+def with_default_ttl(fields: dict[str, Any]) -> dict[str, Any]:
+    """A run's fields (``app.run_requests.build_run``) with the default thread TTL for the
+    thread that ``if_not_exists="create"`` may create (``checkpointer.ttl``)."""
+    ttl = _default_ttl()
+    if fields.get("create_thread") and ttl is not None:
+        return {**fields, "thread_ttl": ttl.params()}
+    return fields
+
+
 @blp.route("/threads", methods=["POST"])
 @blp.arguments(schemas.ThreadCreateSchema)
 def create(body: dict) -> Any:

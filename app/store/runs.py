@@ -73,7 +73,8 @@ class NewRun:
             pending ones; ``rollback`` the same, but those runs are deleted with what they
             wrote. The new run starts once the runs before it are finished.
         create_thread: ``if_not_exists="create"``: create the thread if it does not exist, in
-            the run's transaction (a refused run leaves no thread behind).
+            the run's transaction (a refused run leaves no thread behind); ``thread_ttl``
+            (``{"ttl_minutes", "ttl_strategy"}``) is the TTL such a thread gets.
         after_seconds: the run is not claimed before this many seconds from now (database
             clock); while it waits it holds up none of its thread's runs.
         reject_if_busy: the older spelling of ``multitask_strategy="reject"`` (``build_run``
@@ -91,6 +92,7 @@ class NewRun:
     on_completion: str = "keep"
     thread_metadata: dict | None = None
     create_thread: bool = False
+    thread_ttl: dict | None = None
     after_seconds: float = 0.0
     reject_if_busy: bool = False
 
@@ -252,8 +254,10 @@ def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None)
         row = conn.execute(QUERIES["insert_run_with_thread"], params).fetchone()
     else:
         if new.create_thread:
+            ttl = new.thread_ttl or {"ttl_minutes": None, "ttl_strategy": None}
             conn.execute(
-                QUERIES["insert_thread"], {"thread_id": new.thread_id, "metadata": jsonb({})}
+                QUERIES["create_thread"],
+                {"thread_id": new.thread_id, "metadata": jsonb({}), **ttl},
             )
         if new.strategy != "enqueue":
             if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:

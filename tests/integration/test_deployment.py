@@ -116,6 +116,16 @@ def test_checkpointer_ttl_is_the_default_ttl_of_new_threads(tmp_path, make_app):
     ttl = client.get(f"/threads/{own['thread_id']}?include=ttl").get_json()["ttl"]
     assert (ttl["strategy"], ttl["ttl_minutes"]) == ("delete", 5)
 
+    # a thread a run creates (if_not_exists="create") gets it too
+    new_thread = "6f1c5a2e-0000-4000-8000-000000000001"
+    run = client.post(
+        f"/threads/{new_thread}/runs",
+        json={"assistant_id": "noop", "input": {}, "if_not_exists": "create"},
+    )
+    assert run.status_code == 200, run.get_json()
+    ttl = client.get(f"/threads/{new_thread}?include=ttl").get_json()["ttl"]
+    assert (ttl["strategy"], ttl["ttl_minutes"]) == ("keep_latest", 90)
+
     from app.config import Settings
     from sweeper.__main__ import ttl_interval_seconds
 
