@@ -42,6 +42,17 @@ def ttl_interval_seconds(settings: Settings) -> float:
     return settings.sweep_interval_seconds
 
 
+def run_job(db: Database, name: str, job: Callable[[datetime.datetime], object]) -> None:
+    """One tick of ``job``: ``job(now)`` with ``now`` the database's clock (``now()``), never
+    this host's: the jobs compare it with timestamps Postgres wrote (claims, leases, TTLs, cron
+    dates), so a host whose clock is off would requeue live runs, re-send or expire early. A
+    failure is logged; the next tick tries again."""
+    try:
+        job(db.now())
+    except Exception:  # noqa: BLE001 - the next tick tries again
+        logger.exception("%s failed", name)
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
@@ -55,16 +66,10 @@ def main() -> int:
 
     def every(seconds: float, name: str, job: Callable[[datetime.datetime], object]) -> None:
         """Run ``job(now)`` every ``seconds``, first at once; a failure waits for the next tick."""
-
-        def tick() -> None:
-            try:
-                job(datetime.datetime.now(datetime.UTC))
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                logger.exception("%s failed", name)
-
         scheduler.add_job(
-            tick,
+            run_job,
             "interval",
+            args=(db, name, job),
             seconds=seconds,
             id=name,
             coalesce=True,

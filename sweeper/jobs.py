@@ -126,14 +126,33 @@ def requeue_stale_runs(
         report.redis_young = True
         return report
     claimed_before = now - datetime.timedelta(seconds=window)
-    stale = db.fetch("find_stale_runs", {"claimed_before": claimed_before, "limit": BATCH})
-    report.stale = len(stale)
-    if not stale:
-        return report
+    after: dict[str, Any] = {"after_claimed_at": None, "after_run_id": None}
+    while True:  # page by page: the live runs of a page must not hide the dead ones after it
+        params = {"claimed_before": claimed_before, "limit": BATCH, **after}
+        stale = db.fetch("find_stale_runs", params)
+        report.stale += len(stale)
+        if not stale or not _requeue_lapsed(db, client, actor, stale, epoch, max_attempts, report):
+            return report
+        if len(stale) < BATCH:
+            return report
+        after = {"after_claimed_at": stale[-1]["claimed_at"], "after_run_id": stale[-1]["run_id"]}
+
+
+def _requeue_lapsed(
+    db: Database,
+    client: redis.Redis,
+    actor: dramatiq.Actor,
+    stale: list[dict],
+    epoch: bytes | None,
+    max_attempts: int,
+    report: SweepReport,
+) -> bool:
+    """Requeue the runs of one page of ``stale`` whose heartbeat key is missing; False when
+    Redis lost its keys meanwhile (the keys prove nothing: stop the tick)."""
     epoch_now, alive = _heartbeats_snapshot(client, stale)
     if epoch_now is None or epoch_now != epoch:
         report.redis_young = True  # flushed between the two reads: the keys prove nothing
-        return report
+        return False
     for row, beating in zip(stale, alive, strict=True):
         if beating:
             continue
@@ -162,7 +181,7 @@ def requeue_stale_runs(
                 moved["status"],
             )
             after_run_end(db, client, actor, moved)
-    return report
+    return True
 
 
 def waiting_messages(actor: dramatiq.Actor) -> set[tuple[str, int]]:

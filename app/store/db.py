@@ -9,6 +9,7 @@ primary-key lookup into a scan.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import select
@@ -177,6 +178,10 @@ class Database:
             primary = exc.diag.message_primary or str(exc)
             detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
             raise InvalidInput(f"Invalid value: {primary}{detail}") from exc
+
+    def now(self) -> datetime.datetime:
+        """The database's clock (``now()``, an aware datetime); retried as ``run``."""
+        return self.run(lambda conn: conn.execute("SELECT now() AS now").fetchone()["now"], "now")
 
     def fetch(self, name: str, params: dict[str, Any] | None = None, **fmt: str) -> list[dict]:
         """Run the named query and return its rows as dicts (retried; see ``run``).

@@ -361,9 +361,13 @@ SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
 -- name: find_stale_runs
 -- Running runs claimed longer ago than the heartbeat window: candidates for the sweeper, which
 -- requeues those whose heartbeat key is gone.
-SELECT run_id, claim_token, version, attempt, worker_id FROM runs
+-- Paged by (claimed_at, run_id) after %(after_claimed_at)s/%(after_run_id)s (NULL: from the
+-- first), so that live runs claimed long ago cannot hide dead ones claimed later.
+SELECT run_id, claim_token, version, attempt, worker_id, claimed_at FROM runs
 WHERE status = 'running' AND claimed_at < %(claimed_before)s
-ORDER BY claimed_at
+  AND (%(after_claimed_at)s::timestamptz IS NULL
+       OR (claimed_at, run_id) > (%(after_claimed_at)s, %(after_run_id)s::uuid))
+ORDER BY claimed_at, run_id
 LIMIT %(limit)s;
 
 -- name: mark_pending_runs_resent
