@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from app.config import Settings
 from migrations import apply_all
@@ -15,6 +16,8 @@ def store_index(settings: Settings) -> dict | None:
     from app.deployment import Deployment
     from app.store.vectors import index_config, require_vector_extension
 
+    if not Path(settings.config_path).exists():
+        return None  # migrating needs no graph registry; without one there is no index
     deployment = Deployment.load(settings.config_path)
     if deployment.store_index is None:
         return None

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -36,6 +37,8 @@ logger = logging.getLogger("sweeper")
 def ttl_interval_seconds(settings: Settings) -> float:
     """How often the TTL job runs: ``checkpointer.ttl.sweep_interval_minutes`` of
     ``langgraph.json`` when given (LangGraph's setting), else ``SWEEP_INTERVAL_SECONDS``."""
+    if not Path(settings.config_path).exists():
+        return settings.sweep_interval_seconds  # the sweeper needs no graph registry
     ttl = Deployment.load(settings.config_path).checkpointer_ttl
     if ttl is not None and "sweep_interval_minutes" in ttl.given:
         return ttl.sweep_interval_minutes * 60

@@ -169,3 +169,12 @@ def test_the_users_routes_win_and_the_api_keeps_the_rest():
     assert routed_to_user("GET", "/threads")
     assert not routed_to_user("POST", "/threads")  # a method the user's app does not route
     assert not routed_to_user("GET", "/runs")
+
+
+def test_migrations_and_sweeper_need_no_registry(tmp_path):
+    from migrations.__main__ import store_index
+    from sweeper.__main__ import ttl_interval_seconds
+
+    settings = Settings(config_path=str(tmp_path / "missing.json"), sweep_interval_seconds=9)
+    assert store_index(settings) is None
+    assert ttl_interval_seconds(settings) == 9
