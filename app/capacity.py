@@ -20,9 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Pool sizes (maximum connections) of each process: the single place they are set.
-WEB_DB_POOL_MAX = 20  # app/services.py: the API's pool
-WEB_CHECKPOINT_POOL_MAX = 10  # app/services.py: the read-side checkpointer's and store's pool
+# Pool sizes (maximum connections) of each process: the single place they are set. Each
+# statement holds a connection for milliseconds, so a few serve many threads; sized so that the
+# Procfile's 2 web processes + 4 workers + the sweeper stay within 50 connections
+# (``connection_budget``; README, "Connection budget").
+WEB_DB_POOL_MAX = 6  # app/services.py: the API's, its read-side checkpointer's and store's pool
+WEB_CHECKPOINT_POOL_MAX = 0  # (shares WEB_DB_POOL_MAX)
+WEB_POOL_TIMEOUT_SECONDS = 2.0  # a web thread waits this long for a connection, then 503
+WORKER_DB_POOL_MAX = 4  # workers/__main__.py: claims, finishes, lease checks, webhooks
+WORKER_CHECKPOINT_POOL_MAX = 4  # workers/executor.py: LangGraph's saver and store (graph runs)
 SWEEPER_DB_POOL_MAX = 4  # sweeper/__main__.py
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's default max_connections
 
@@ -32,8 +38,24 @@ CPU_TARGET = 0.7
 
 def worker_pool_max(n_jobs: int) -> int:
     """Postgres connections of one worker process at most: its store pool and its
-    checkpointer's pool, ``n_jobs + 2`` each (workers/__main__.py, workers/executor.py)."""
-    return 2 * (n_jobs + 2)
+    checkpointer's pool (workers/__main__.py, workers/executor.py), whatever ``n_jobs``: a run
+    holds a connection only while one of its statements runs."""
+    del n_jobs  # the pools do not grow with the slots
+    return WORKER_DB_POOL_MAX + WORKER_CHECKPOINT_POOL_MAX
+
+
+def connection_budget(web_processes: int, workers: int, sweepers: int = 1) -> int:
+    """Postgres connections of a deployment at most::
+
+        web_processes x WEB_DB_POOL_MAX + workers x (WORKER_DB_POOL_MAX
+        + WORKER_CHECKPOINT_POOL_MAX) + sweepers x SWEEPER_DB_POOL_MAX
+
+    (2 web + 4 workers + 1 sweeper: 2 x 6 + 4 x 8 + 4 = 48)."""
+    return (
+        web_processes * (WEB_DB_POOL_MAX + WEB_CHECKPOINT_POOL_MAX)
+        + workers * worker_pool_max(0)
+        + sweepers * SWEEPER_DB_POOL_MAX
+    )
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,19 @@ the run waiter and a read-side checkpointer. Stateless: all of it can be rebuilt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import dramatiq
 import redis
 from langgraph.checkpoint.postgres import PostgresSaver
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from app.capacity import WEB_CHECKPOINT_POOL_MAX, WEB_DB_POOL_MAX
+from app.capacity import WEB_DB_POOL_MAX, WEB_POOL_TIMEOUT_SECONDS
 from app.config import Settings
 from app.graphs import Registry
 from app.notify import RunWaiter, make_redis
 from app.store import assistants as assistant_store
 from app.store.checkpoints import sync_saver
-from app.store.db import Database, connection_options
+from app.store.db import Database
 from app.store.vectors import require_vector_extension
 
 
@@ -37,7 +35,8 @@ class Services:
     def close(self) -> None:
         """Release pools and connections (tests; gunicorn workers just exit)."""
         self.db.close()
-        self.checkpoint_pool.close()
+        if self.checkpoint_pool is not self.db.pool:
+            self.checkpoint_pool.close()
         self.actor.broker.close()
         self.redis.close()
 
@@ -51,30 +50,21 @@ class Services:
         if registry.deployment is not None and registry.deployment.store_index is not None:
             require_vector_extension(settings.database_url, registry.path)
         timeout = settings.api_statement_timeout_seconds
+        # one pool for the API, its read-side checkpointer and the store (capacity.py: the
+        # connection budget); a request that finds it busy gets a fast 503, not a hang
         db = Database(
             settings.database_url,
             min_size=1,
             max_size=WEB_DB_POOL_MAX,
             statement_timeout_seconds=timeout,
+            pool_timeout_seconds=WEB_POOL_TIMEOUT_SECONDS,
+            fail_fast_when_busy=True,
         )
         assistant_store.ensure_default_assistants(db, registry.ids)
         client = make_redis(settings.redis_url)
         broker = make_broker(settings)
         actor = declare_execute_run(broker, queue_name=settings.queue_name)
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "prepare_threshold": 0,
-            "row_factory": dict_row,
-            "options": connection_options(timeout),
-        }
-        checkpoint_pool = ConnectionPool(
-            settings.database_url,
-            min_size=0,
-            max_size=WEB_CHECKPOINT_POOL_MAX,
-            kwargs=kwargs,
-            open=True,
-            timeout=10,
-        )
+        checkpoint_pool = db.pool  # autocommit, dict_row: as LangGraph's saver and store expect
         return cls(
             settings=settings,
             registry=registry,

@@ -22,6 +22,7 @@ import time
 
 import dramatiq
 
+from app.capacity import WORKER_DB_POOL_MAX
 from app.config import Settings
 from app.graphs import Registry
 from app.notify import RUN_CANCEL, Subscriber, channel, make_redis
@@ -79,7 +80,7 @@ def main() -> int:
         require_vector_extension(settings.database_url, registry.path)
     worker_id = runtime.make_worker_id()
     n_jobs = settings.n_jobs_per_worker
-    db = Database(settings.database_url, min_size=1, max_size=n_jobs + 2)
+    db = Database(settings.database_url, min_size=1, max_size=WORKER_DB_POOL_MAX)
     client = make_redis(settings.redis_url)
     broker = make_broker(settings)
     actor = declare_execute_run(broker, execute_run, settings.queue_name)

@@ -33,6 +33,7 @@ from langgraph.types import Command
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from app.capacity import WORKER_CHECKPOINT_POOL_MAX
 from app.graphs import Registry
 from app.notify import make_async_redis
 from app.runs import RunStatus
@@ -147,7 +148,7 @@ class Executor:
         self.pool = AsyncConnectionPool(
             database_url,
             min_size=1,
-            max_size=n_jobs + 2,
+            max_size=WORKER_CHECKPOINT_POOL_MAX,
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": 0,

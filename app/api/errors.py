@@ -14,9 +14,11 @@ from typing import Any
 
 import psycopg.errors
 from flask import Flask, jsonify
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.errors import Conflict, InvalidInput, NotFound, Overloaded, QueryTimeout, StoreUnavailable
+from app.store.db import PoolExhausted
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,10 @@ def register_error_handlers(app: Flask) -> None:
         response = _body(503, str(exc))
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
+
+    @app.errorhandler(PoolTimeout)  # a checkout outside Database.run (the read-side saver)
+    def pool_busy(exc: PoolTimeout) -> Any:
+        return overloaded(PoolExhausted("request"))
 
     @app.errorhandler(QueryTimeout)
     @app.errorhandler(psycopg.errors.QueryCanceled)  # a read through LangGraph's checkpointer

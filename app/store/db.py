@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from app import serde
-from app.errors import InvalidInput, QueryTimeout, StoreUnavailable
+from app.errors import InvalidInput, Overloaded, QueryTimeout, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,16 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     psycopg.errors.DeadlockDetected,
     PoolTimeout,
 )
+
+
+class PoolExhausted(Overloaded):
+    """Every connection of the process's pool stayed busy for the pool's timeout: answered 503
+    with ``Retry-After`` (``app.api.errors``), never a hang."""
+
+    retry_after_seconds = 1
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: all database connections of this process are busy; retry")
 
 
 def load_queries(directory: Path = QUERIES_DIR) -> dict[str, str]:
@@ -121,6 +131,10 @@ class Database:
         retry_seconds: how long a unit of work keeps retrying retryable errors (seconds).
         statement_timeout_seconds: Postgres cancels a statement running longer (``QueryTimeout``);
             None: no limit (workers, the sweeper). The web sets it for API queries.
+        pool_timeout_seconds: how long a caller waits for a free connection.
+        fail_fast_when_busy: no free connection within ``pool_timeout_seconds`` raises
+            ``PoolExhausted`` at once (the web: a fast 503 with ``Retry-After``) instead of
+            being retried for ``retry_seconds`` like an outage (workers, the sweeper).
     """
 
     def __init__(
@@ -131,9 +145,12 @@ class Database:
         max_size: int = 10,
         retry_seconds: float = 30.0,
         statement_timeout_seconds: float | None = None,
+        pool_timeout_seconds: float = 5.0,
+        fail_fast_when_busy: bool = False,
     ) -> None:
         self.url = url
         self.retry_seconds = retry_seconds
+        self.fail_fast_when_busy = fail_fast_when_busy
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -143,7 +160,7 @@ class Database:
                 "row_factory": dict_row,
                 "options": connection_options(statement_timeout_seconds),
             },
-            timeout=5.0,
+            timeout=pool_timeout_seconds,
             reconnect_timeout=0,  # keep trying to refill the pool; never give up for good
             open=False,
             name="callboard",
@@ -169,8 +186,17 @@ class Database:
         """
 
         def attempt() -> T:
-            with self.pool.connection() as conn:
-                return work(conn)
+            try:
+                conn = self.pool.getconn()
+            except PoolTimeout as exc:
+                if self.fail_fast_when_busy and self.pool.get_stats().get("pool_size", 0):
+                    raise PoolExhausted(what) from exc  # busy, not down: do not wait 30 s
+                raise
+            try:
+                with conn:  # as pool.connection(): end a transaction left open
+                    return work(conn)
+            finally:
+                self.pool.putconn(conn)
 
         try:
             return retrying(attempt, budget_seconds=self.retry_seconds, what=what)
