@@ -387,7 +387,8 @@ def create_batch(items: list[dict]) -> Any:
     validated (schema, assistant, thread, webhook) before anything is written, and all runs are
     inserted in one transaction. An item without ``thread_id`` is a stateless run. With an
     ``Idempotency-Key``, item ``i`` is keyed ``<key>#<i>`` (fingerprinted with its index and the
-    batch's length), so a retried batch gets the same runs."""
+    batch's length), so a retried batch gets the same runs. Plain enqueues on existing threads
+    are inserted by one statement (``app.store.run_batches``)."""
     svc = services()
     if not items or len(items) > svc.settings.max_batch_runs:
         raise InvalidInput(
@@ -396,10 +397,14 @@ def create_batch(items: list[dict]) -> Any:
         )
     raw = _raw_body()
     batch = []
+    assistants: dict[str, dict] = {}  # one lookup per assistant of the batch
     for index, item in enumerate(items):
         body = {k: v for k, v in item.items() if k != "thread_id"}
         thread_id = item.get("thread_id")
-        fields = build_run(resolve_assistant(body["assistant_id"]), body, thread_id)
+        name = str(body["assistant_id"])
+        if name not in assistants:
+            assistants[name] = resolve_assistant(name)
+        fields = build_run(assistants[name], body, thread_id)
         fields = with_default_ttl(fields)
         target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
         batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))

@@ -25,6 +25,7 @@ import psycopg.errors
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
+from app.store import run_batches
 from app.store.checkpoints import NO_CHECKPOINT, CheckpointRows
 from app.store.db import QUERIES, Database, jsonb
 
@@ -219,8 +220,11 @@ def create_many(
     db: Database, batch: list[tuple[dict[str, Any], IdempotencyKey | None]]
 ) -> list[Created]:
     """``create`` for several runs in ONE transaction: all are created, or none (the first error
-    is raised and nothing is written)."""
+    is raised and nothing is written). Plain enqueues on existing threads without keys go in
+    one statement (``app.store.run_batches``)."""
     news = [(NewRun(**fields), key) for fields, key in batch]
+    if all(key is None for _, key in news) and run_batches.fits([new for new, _ in news]):
+        return [Created(row) for row in run_batches.insert(db, [new for new, _ in news])]
     return _transaction(
         db, lambda conn: [create_in(conn, new, key) for new, key in news], "create_runs"
     )
