@@ -17,6 +17,7 @@ from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLim
 
 from app.config import Settings
 from app.notify import make_redis
+from workers.doorbell import DoorbellBroker
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ ACTOR_TIME_LIMIT_MS = 48 * 3600 * 1000
 
 def make_broker(settings: Settings) -> RedisBroker:
     """A Redis broker on ``REDIS_URL`` with explicit middleware (no Dramatiq retries: ours are
-    counted in Postgres), set as Dramatiq's global broker."""
-    broker = RedisBroker(
+    counted in Postgres), set as Dramatiq's global broker; its consumers wake on a doorbell
+    instead of sleeping a backoff (``workers.doorbell``)."""
+    broker = DoorbellBroker(
         client=make_redis(settings.redis_url),
         middleware=[AgeLimit(), TimeLimit(), Callbacks(), Pipelines(), Retries(max_retries=0)],
         # a consumer that died without acking: its messages come back after this (ms);
