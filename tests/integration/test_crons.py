@@ -188,6 +188,11 @@ SAT_EVENING = utc(2026, 11, 21, 21, 14, 39)  # a Saturday
         ("0 9 * * *", "America/New_York", utc(2027, 3, 13, 14, 0), utc(2027, 3, 14, 13, 0)),
         ("0 9 * * *", "UTC", utc(2027, 3, 13, 14, 0), utc(2027, 3, 14, 9, 0)),
         ("30 8 * * *", "Asia/Kolkata", utc(2026, 11, 21, 0, 0), utc(2026, 11, 21, 3, 0)),
+        # 02:30 does not exist on 14 March 2027 in New York: Debian cron fires at 03:00 EDT
+        ("30 2 * * *", "America/New_York", utc(2027, 3, 13, 8, 0), utc(2027, 3, 14, 7, 0)),
+        # the extensions croniter and cronsim share: last day of the month, second Monday
+        ("0 9 L * *", None, SAT_EVENING, utc(2026, 11, 30, 9, 0)),
+        ("0 9 * * 1#2", None, SAT_EVENING, utc(2026, 12, 14, 9, 0)),
     ],
 )
 def test_next_occurrence(expression, timezone, after, expected):
