@@ -7,11 +7,11 @@ The OpenAPI document is generated from the marshmallow schemas by flask-smorest 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, send_from_directory
 
+from app import logs
 from app.config import Settings
 
 # a CDN, only if the swagger-ui-bundle package is missing
@@ -22,16 +22,18 @@ DOCS_ASSETS_PATH = "/docs/assets/"
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: load the graph registry, connect to Postgres and Redis, register
     the API. Raises ``ConfigurationError``/``GraphLoadError`` when the registry is bad."""
+    # imported here: prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is first imported,
+    # and gunicorn.conf.py sets it after importing app.config (this package)
+    from app import cors, metrics
     from app.api import register_api
     from app.api.limits import DepthCheckedJSONProvider
     from app.custom_routes import mount_user_app
     from app.dashboard import register_dashboard
     from app.services import Services
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
-    )
-    settings = settings or Settings.from_env()
+    if settings is None:  # the process's own configuration: its logging too (app/logs.py)
+        settings = Settings.from_env()
+        logs.configure(settings)
     app = Flask("callboard", static_folder=None)
     assets = _swagger_ui_assets()
     app.config.update(
@@ -57,7 +59,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.build(settings)
     app.extensions["callboard"] = services
+    cors.init_app(app, settings, services.registry.http_cors)
     register_api(app)
+    metrics.init_app(app)
     register_dashboard(app)
     deployment = services.registry.deployment
     if deployment is not None and deployment.http_app:  # langgraph.json http.app

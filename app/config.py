@@ -4,9 +4,12 @@ the Procfile and the tests (DESIGN.md, "Configuration"); keep them.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from app.errors import ConfigurationError
 
@@ -40,6 +43,13 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
     return value
 
 
+def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
@@ -48,7 +58,42 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigurationError(f"{name} must be 1 or 0, got {raw!r}")
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
+
+
+def _log_level(env: dict[str, str]) -> str:
+    raw = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if not isinstance(logging.getLevelName(raw), int):
+        raise ConfigurationError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return raw
+
+
+def _json_object(env: dict[str, str], name: str) -> dict | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{name} must be a JSON object")
+    return value
+
+
+def redis_tls_url(url: str, cert_reqs: str, ca_certs: str | None) -> str:
+    """``url`` with the TLS options a managed Redis needs, for a ``rediss://`` URL (others are
+    returned as they are): ``ssl_cert_reqs`` (required | optional | none) and ``ssl_ca_certs``
+    (a CA bundle file) as query parameters, which redis-py's ``from_url`` reads; a parameter
+    already in the URL wins."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return url
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("ssl_cert_reqs", cert_reqs)
+    if ca_certs:
+        query.setdefault("ssl_ca_certs", ca_certs)
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +121,21 @@ class Settings:
     api_statement_timeout_seconds: float = 30.0
     # the operator's page at /dashboard (CALLBOARD_DASHBOARD=0 turns it off)
     dashboard: bool = True
+    # logs (app/logs.py): LOG_LEVEL, LOG_FORMAT (text | json), CALLBOARD_ACCESS_LOG
+    log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = True
+    # CORS (app/cors.py): CORS_ALLOW_ORIGINS (comma-separated, "*" = any) and CORS_CONFIG (a
+    # JSON object like langgraph.json's http.cors, which it overrides), as the official server
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    cors_config: dict | None = None
+    # rediss:// (managed Redis): REDIS_SSL_CERT_REQS (required | optional | none; Heroku Data
+    # for Redis needs none: its certificates are self-signed) and REDIS_SSL_CA_CERTS (a file)
+    redis_ssl_cert_reqs: str = "required"
+    redis_ssl_ca_certs: str | None = None
+    # /metrics (app/metrics.py): the directory prometheus-client's multiprocess mode shares
+    # between gunicorn's processes (PROMETHEUS_MULTIPROC_DIR; gunicorn.conf.py makes one)
+    prometheus_multiproc_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,7 +152,7 @@ class Settings:
 
             apply_env(os.environ.get("CALLBOARD_CONFIG") or DEFAULT_CONFIG)
         env = dict(os.environ if env is None else env)
-        return cls(
+        settings = cls(
             database_url=env.get("DATABASE_URL") or cls.database_url,
             redis_url=env.get("REDIS_URL") or cls.redis_url,
             config_path=env.get("CALLBOARD_CONFIG") or DEFAULT_CONFIG,
@@ -114,4 +174,21 @@ class Settings:
                 env, "CALLBOARD_API_STATEMENT_TIMEOUT_SECONDS", cls.api_statement_timeout_seconds
             ),
             dashboard=_flag(env, "CALLBOARD_DASHBOARD", cls.dashboard),
+            log_level=_log_level(env),
+            log_format=_choice(env, "LOG_FORMAT", cls.log_format, ("text", "json")),
+            access_log=_flag(env, "CALLBOARD_ACCESS_LOG", cls.access_log),
+            cors_allow_origins=tuple(
+                o.strip() for o in (env.get("CORS_ALLOW_ORIGINS") or "*").split(",") if o.strip()
+            ),
+            cors_config=_json_object(env, "CORS_CONFIG"),
+            redis_ssl_cert_reqs=_choice(
+                env, "REDIS_SSL_CERT_REQS", "required", ("required", "optional", "none")
+            ),
+            redis_ssl_ca_certs=env.get("REDIS_SSL_CA_CERTS") or None,
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
+        # every Redis client is made from redis_url: the TLS options travel in it
+        tls_url = redis_tls_url(
+            settings.redis_url, settings.redis_ssl_cert_reqs, settings.redis_ssl_ca_certs
+        )
+        return replace(settings, redis_url=tls_url)

@@ -5,6 +5,10 @@ Redis key layout (everything Callboard keeps in Redis; losing all of it loses no
     callboard:heartbeat:<run_id>:<claim_token>   string, TTL = HEARTBEAT_SECONDS; a live attempt
     callboard:result:<run_id>                    JSON output of a finished temporary run whose
                                                  thread was deleted, TTL 1 h (join reads it)
+    callboard:worker:<worker_id>                 hash {n_jobs, active}, TTL = HEARTBEAT_SECONDS,
+                                                 refreshed with the heartbeats: a live worker
+    callboard:metrics:runs                       hash of run duration/queue-wait histograms
+                                                 (app/run_metrics.py)
     channel callboard:<db>:run-done              payload: run_id; published after a run ends
     channel callboard:<db>:run-cancel            payload: {"run_id", "action"}; a cancel request
     (pub/sub channels are server-wide, not per DB number: <db> keeps two deployments, or two
@@ -39,6 +43,14 @@ RESULT_TTL_SECONDS = 3600
 
 def heartbeat_key(run_id: uuid.UUID | str, claim_token: uuid.UUID | str) -> str:
     return f"callboard:heartbeat:{run_id}:{claim_token}"
+
+
+WORKER_KEY_PREFIX = "callboard:worker:"
+
+
+def worker_key(worker_id: str) -> str:
+    """The presence key of a live worker process (see the key layout above)."""
+    return f"{WORKER_KEY_PREFIX}{worker_id}"
 
 
 def result_key(run_id: uuid.UUID | str) -> str:

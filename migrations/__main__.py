@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app import logs
 from app.config import Settings
 from migrations import apply_all
 
@@ -27,8 +28,8 @@ def store_index(settings: Settings) -> dict | None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings)
     applied = apply_all(settings.database_url, store_index(settings))
     logging.getLogger("migrations").info("database is up to date (%d file(s) applied now)", applied)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from app import logs
 from app.capacity import SWEEPER_DB_POOL_MAX
 from app.config import Settings
 from app.deployment import Deployment
@@ -57,10 +58,8 @@ def run_job(db: Database, name: str, job: Callable[[datetime.datetime], object])
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
-    )
     settings = Settings.from_env()
+    logs.configure(settings)
     db = Database(settings.database_url, min_size=1, max_size=SWEEPER_DB_POOL_MAX)
     client = make_redis(settings.redis_url)
     actor = declare_execute_run(make_broker(settings), queue_name=settings.queue_name)
@@ -75,6 +74,7 @@ def main() -> int:
             args=(db, name, job),
             seconds=seconds,
             id=name,
+            name=name,  # APScheduler's lines name the job (not main.<locals>.every.<locals>.tick)
             coalesce=True,
             max_instances=1,
             next_run_time=datetime.datetime.now(datetime.UTC),

@@ -22,6 +22,7 @@ import time
 
 import dramatiq
 
+from app import logs
 from app.capacity import WORKER_DB_POOL_MAX
 from app.config import Settings
 from app.graphs import Registry
@@ -67,14 +68,10 @@ def _on_cancel(executor: Executor):
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
-    )
-    # LOG_LEVEL (default INFO) applies to Callboard's own loggers; DEBUG shows, for instance,
-    # every message dropped at the claim (a duplicate, a stale version, a busy thread)
-    for name in ("app", "workers"):
-        logging.getLogger(name).setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # LOG_LEVEL=DEBUG shows, for instance, every message dropped at the claim (a duplicate, a
+    # stale version, a busy thread); LOG_FORMAT=json gives each run's lines its fields
     settings = Settings.from_env()
+    logs.configure(settings)
     registry = Registry.load(settings.config_path)
     if registry.deployment is not None and registry.deployment.store_index is not None:
         require_vector_extension(settings.database_url, registry.path)
@@ -89,7 +86,7 @@ def main() -> int:
     # Redis outage would come too late once Redis is back (see workers.heartbeat)
     beat_client = make_beat_client(settings.redis_url, settings.heartbeat_seconds)
     heartbeats = Heartbeats(
-        beat_client, db, executor, settings.heartbeat_seconds, worker_id
+        beat_client, db, executor, settings.heartbeat_seconds, worker_id, n_jobs=n_jobs
     ).start()
     rt = runtime.Runtime(settings, db, client, registry, executor, heartbeats, actor, worker_id)
     runtime.install(rt)

@@ -3,7 +3,10 @@ Postgres for lost leases and cancel requests.
 
 Key: ``callboard:heartbeat:<run_id>:<claim_token>`` (``app.notify.heartbeat_key``), value the
 worker id, TTL = the heartbeat window (``HEARTBEAT_SECONDS``), refreshed ``BEATS_PER_WINDOW``
-times per window. The sweeper requeues a running run whose key is gone. Every
+times per window. With each beat, the worker's presence ``callboard:worker:<worker_id>``
+(``app.notify.worker_key``: ``n_jobs`` and ``active`` attempts, same TTL) is refreshed too:
+``/metrics`` sums them into the workers' maximum, active and available jobs. The sweeper
+requeues a running run whose key is gone. Every
 ``CHECK_EVERY_BEATS`` beat intervals the lease checker reads the runs' status and claim token
 from Postgres: a run whose token changed (requeued elsewhere) or that is gone is stopped and
 discarded; one with a cancel request is stopped as cancelled.
@@ -28,7 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app.notify import heartbeat_key
+from app.notify import heartbeat_key, worker_key
 from app.store import runs as run_store
 from app.store.db import Database
 from workers.executor import Executor, StopReason
@@ -58,16 +61,24 @@ class Heartbeats:
     """Parameters:
     client: Redis, preferably from ``make_beat_client``. db: Postgres. executor: stops runs
     whose lease is lost or cancelled. window: heartbeat window in seconds (the key's TTL).
-    worker_id: stored as the key's value.
+    worker_id: stored as the key's value. n_jobs: the worker's ``N_JOBS_PER_WORKER``, written
+    in its presence key (None: no presence key, for tests that beat without a worker).
 
     No beat is written while the executor's event loop is stalled for more than half a window
     (``watchdog``, a ``workers.watchdog.LoopWatchdog``): a worker whose attempts cannot move
-    must not keep their leases.
+    must not keep their leases (nor count as a live worker).
     """
 
     def __init__(
-        self, client: redis.Redis, db: Database, executor: Executor, window: float, worker_id: str
+        self,
+        client: redis.Redis,
+        db: Database,
+        executor: Executor,
+        window: float,
+        worker_id: str,
+        n_jobs: int | None = None,
     ) -> None:
+        self.n_jobs = n_jobs
         self.client = client
         self.db = db
         self.executor = executor
@@ -96,6 +107,11 @@ class Heartbeats:
         for thread in self._threads:
             thread.join(timeout=5)
         self.watchdog.stop()
+        if self.n_jobs is not None:
+            try:
+                self.client.delete(worker_key(self.worker_id))
+            except redis.RedisError:
+                pass  # the TTL removes it
 
     def add(self, run_id: uuid.UUID, claim_token: uuid.UUID) -> None:
         """Start beating for an attempt; the first beat is written before this returns."""
@@ -119,14 +135,19 @@ class Heartbeats:
         with self._lock:
             return set(self._claims)
 
-    def _beat(self, runs: set[tuple[uuid.UUID, uuid.UUID]]) -> None:
-        if not runs or self.watchdog.stalled():
+    def _beat(self, runs: set[tuple[uuid.UUID, uuid.UUID]], presence: bool = False) -> None:
+        presence = presence and self.n_jobs is not None
+        if (not runs and not presence) or self.watchdog.stalled():
             return
         ttl_ms = max(int(self.window * 1000), 1)
         try:
             pipe = self.client.pipeline(transaction=False)
             for run_id, token in runs:
                 pipe.set(heartbeat_key(run_id, token), self.worker_id, px=ttl_ms)
+            if presence:
+                key = worker_key(self.worker_id)
+                pipe.hset(key, mapping={"n_jobs": self.n_jobs, "active": len(runs)})
+                pipe.pexpire(key, ttl_ms)
             pipe.execute()
         except redis.RedisError as exc:
             logger.warning("heartbeat of %d run(s) failed: %s", len(runs), exc)
@@ -165,7 +186,7 @@ class Heartbeats:
             self._stop.wait(max(period - (time.monotonic() - started), 0.01))
 
     def _beat_loop(self) -> None:
-        self._every(self.interval, lambda: self._beat(self._snapshot()))
+        self._every(self.interval, lambda: self._beat(self._snapshot(), presence=True))
 
     def _check_loop(self) -> None:
         self._every(self.interval * CHECK_EVERY_BEATS, lambda: self.check_leases(self._snapshot()))

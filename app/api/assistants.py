@@ -15,6 +15,7 @@ from app.api import schemas
 from app.api.common import Blueprint, dump_assistant, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import assistants as assistant_store
+from app.typeddicts import needs_conversion, pydantic_compatible
 
 logger = logging.getLogger(__name__)
 
@@ -188,14 +189,25 @@ def _state_schema(graph: Pregel) -> dict[str, Any]:
     return create_model(graph.get_name("State"), **fields).model_json_schema()
 
 
+def _io_schema(graph: Pregel, which: str) -> dict[str, Any]:
+    """LangGraph's input or output JSON schema; for a ``StateGraph`` whose schema is a
+    ``typing.TypedDict`` on Python < 3.12 (which pydantic refuses), the schema pydantic gives
+    for it on 3.12, as LangGraph would compute it there (``TypeAdapter(schema).json_schema()``)."""
+    builder = getattr(graph, "builder", None)
+    typ = getattr(builder, f"{which}_schema", None)
+    if typ is not None and needs_conversion(typ):
+        return TypeAdapter(pydantic_compatible(typ)).json_schema()
+    return graph.get_input_jsonschema() if which == "input" else graph.get_output_jsonschema()
+
+
 def graph_schemas(graph: Pregel) -> dict[str, Any]:
     """``input_schema``, ``output_schema``, ``state_schema``, ``config_schema`` and
     ``context_schema`` of a compiled graph as JSON schemas; each is None when LangGraph or
-    pydantic cannot describe it (e.g. a ``typing.TypedDict`` state on Python < 3.12), as the
-    official server answers."""
+    pydantic cannot describe it, as the official server answers. A ``typing.TypedDict`` state is
+    described on Python 3.11 too (``app.typeddicts``)."""
     makers = {
-        "input_schema": graph.get_input_jsonschema,
-        "output_schema": graph.get_output_jsonschema,
+        "input_schema": lambda: _io_schema(graph, "input"),
+        "output_schema": lambda: _io_schema(graph, "output"),
         "state_schema": lambda: _state_schema(graph),
         "config_schema": lambda: _config_schema(graph),
         "context_schema": graph.get_context_jsonschema,

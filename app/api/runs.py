@@ -302,11 +302,17 @@ def get(thread_id: str, run_id: str) -> Any:
 
 @blp.route("/threads/<thread_id>/runs/<run_id>/join", methods=["GET"])
 def join(thread_id: str, run_id: str) -> Any:
+    """The run's output once it ends. A run still going gets its 200 at once and a newline
+    every ``WAIT_HEARTBEAT_SECONDS`` until the output (as ``wait``): a router that cuts silent
+    connections (30 s on common PaaS) keeps the join open, and JSON parsers skip the newlines."""
     # not _load_run: a finished stateless run may be deleted already; join_output then answers
     # its kept result (or 404)
     tid = parse_uuid(thread_id, "thread")
     rid = parse_uuid(run_id, "run")
-    return _jsonify(join_output(rid, tid))
+    row = run_store.get(services().db, rid, tid)
+    if row is None or RunStatus(row["status"]).terminal:
+        return _jsonify(join_output(rid, tid))
+    return _wait_response(row, {})
 
 
 def _jsonify(value: Any) -> Any:

@@ -23,6 +23,10 @@ def ok() -> Any:
 
 @blp.route("/info")
 def info() -> Any:
+    """Version and capabilities, in the official server's shape (``langgraph_api`` ``meta_info``:
+    ``version``, ``langgraph_py_version``, ``flags``, ``host``), plus ``server`` and ``graphs``.
+    Each flag says what this server does: assistants and crons are served; runs are not traced
+    to LangSmith (``langsmith`` false)."""
     import langgraph.version
 
     return {
@@ -30,5 +34,12 @@ def info() -> Any:
         "server": "callboard",
         "langgraph_py_version": getattr(langgraph.version, "__version__", None),
         "graphs": services().registry.ids,
-        "flags": {"assistants": True, "crons": False, "langsmith": False},
+        "flags": {"assistants": True, "crons": True, "langsmith": False},
+        "host": {
+            "kind": "self-hosted",
+            "project_id": None,
+            "host_revision_id": None,
+            "revision_id": None,
+            "tenant_id": None,
+        },
     }

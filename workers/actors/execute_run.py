@@ -18,6 +18,8 @@ import time
 import uuid
 
 from app.errors import InvalidInput, StoreUnavailable
+from app.logs import run_context
+from app.run_metrics import record_run_end
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store.runs import Claim
@@ -33,19 +35,30 @@ SETTLE_RETRY_SECONDS = 1.0
 
 
 def execute_run(run_id: str, version: int) -> None:
-    """The actor body (declared in ``workers.broker.declare_execute_run``)."""
-    rt = runtime.current()
-    if rt.heartbeats.watchdog.stalled():
-        # this process's attempts cannot move: leave the run to another worker (the sweeper
-        # sends its message again, as for any pending run whose message is gone)
-        logger.warning("run %r: not claimed, the event loop is stalled", run_id)
-        return
-    claim = run_store.claim(rt.db, uuid.UUID(run_id), int(version), rt.worker_id)
-    if claim is None:
-        logger.debug("run %r v%s: not claimed (duplicate, stale, or thread busy)", run_id, version)
-        _resend_if_early(rt, uuid.UUID(run_id))
-        return
-    logger.info("run %r: attempt %d claimed", run_id, claim.attempt, extra={"run_id": run_id})
+    """The actor body (declared in ``workers.broker.declare_execute_run``). Every line it logs
+    carries the run's fields (``app.logs.run_context``)."""
+    with run_context(run_id=run_id):
+        rt = runtime.current()
+        if rt.heartbeats.watchdog.stalled():
+            # this process's attempts cannot move: leave the run to another worker (the
+            # sweeper sends its message again, as for any pending run whose message is gone)
+            logger.warning("run %r: not claimed, the event loop is stalled", run_id)
+            return
+        claim = run_store.claim(rt.db, uuid.UUID(run_id), int(version), rt.worker_id)
+        if claim is None:
+            logger.debug(
+                "run %r v%s: not claimed (duplicate, stale, or thread busy)", run_id, version
+            )
+            _resend_if_early(rt, uuid.UUID(run_id))
+            return
+        with run_context(
+            thread_id=claim.thread_id, graph_id=claim.run["graph_id"], attempt=claim.attempt
+        ):
+            _execute(rt, claim)
+
+
+def _execute(rt: runtime.Runtime, claim: Claim) -> None:
+    logger.info("run %r: attempt %d claimed", str(claim.run_id), claim.attempt)
     rt.heartbeats.add(claim.run_id, claim.claim_token)
     try:
         if rt.stopping.is_set():
@@ -158,14 +171,21 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
     if row is None:
         logger.warning("run %r: lease lost at finish, result discarded", run_id)
         return
-    logger.info("run %r: %s", run_id, status, extra={"run_id": run_id})
+    duration = _attempt_seconds(row)
+    logger.info("run %r: %s in %.3f s", run_id, status, duration, extra={"duration": duration})
     _after_end(rt, row)
+
+
+def _attempt_seconds(row: dict) -> float:
+    """Seconds from the attempt's claim to the run's end (Postgres' clock)."""
+    return round((row["ended_at"] - row["claimed_at"]).total_seconds(), 3)
 
 
 def _after_end(rt: runtime.Runtime, row: dict) -> None:
     """After the COMMIT that ended the run ``row``: the common after-end work, then the first
     attempt at its webhook, on a sender thread (a slow receiver holds no run slot)."""
     after_run_end(rt.db, rt.redis, rt.actor, row)
+    record_run_end(rt.redis, row)
     if (row.get("kwargs") or {}).get("webhook"):
         webhooks.deliver_in_background(rt.db, row["run_id"])
 
