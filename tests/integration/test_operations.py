@@ -93,14 +93,11 @@ def test_metrics_queue_figures_http_histogram_and_pools(client, settings):
     assert value(samples, "callboard_webhook_backlog") == 0
 
 
-def test_metrics_workers_from_their_presence(client, settings, database_url):
-    db = Database(database_url)
+def test_metrics_workers_from_their_presence(client, settings, runtime):
+    db, executor = runtime.db, runtime.executor
     beats = make_redis(settings.redis_url)
     window = settings.heartbeat_seconds
-    workers = [
-        Heartbeats(beats, db, None, window, f"w{i}", n_jobs=4).start()  # type: ignore[arg-type]
-        for i in range(2)
-    ]
+    workers = [Heartbeats(beats, db, executor, window, f"w{i}", n_jobs=4).start() for i in (1, 2)]
 
     def both_counted() -> dict | None:
         samples = scrape(client)
@@ -113,7 +110,6 @@ def test_metrics_workers_from_their_presence(client, settings, database_url):
     finally:
         for w in workers:
             w.stop()  # a stopping worker removes its presence at once
-        db.close()
         beats.close()
     assert value(scrape(client), "lg_api_workers_max") == 0
 
