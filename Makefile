@@ -14,11 +14,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# a stamp per pyproject.toml content: a venv already installed from the same pyproject.toml is
+# not installed again (a second `make up` starts at once; VENV=... may name an existing venv)
+STAMP = $(VENV)/.callboard-installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+install: $(STAMP)
+
+$(STAMP): | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
 
 # start the machine's Postgres and Redis when they are not answering
 services:
