@@ -60,8 +60,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     services = Services.build(settings)
     app.extensions["callboard"] = services
     cors.init_app(app, settings, services.registry.http_cors)
+    metrics.init_app(app)  # first: its clock starts before any other hook can answer
     register_api(app)
-    metrics.init_app(app)
     register_dashboard(app)
     deployment = services.registry.deployment
     if deployment is not None and deployment.http_app:  # langgraph.json http.app
