@@ -8,7 +8,7 @@ export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/callboard
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 PORT ?= 8000
 
-.PHONY: install install-test services browser db up test bench lint
+.PHONY: requirements install install-test services browser db up test bench lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ test: install-test services browser
 
 bench: install-test services
 	$(BIN)/python bench/compare.py
+
+# requirements.txt for a Python buildpack: the runtime dependencies pinned at this venv's versions
+requirements: install
+	$(BIN)/python scripts/pin_requirements.py

@@ -37,7 +37,7 @@ def test_requirements_pin_every_dependency_within_pyproject_ranges():
     for dependency in project["dependencies"]:
         req = Requirement(dependency)
         name = canonicalize_name(req.name)
-        assert name in pins, f"{req.name} is not pinned in requirements.txt"
+        assert name in pins, f"{req.name} is not pinned in requirements.txt: make requirements"
         assert req.specifier.contains(pins[name], prereleases=True), (req, pins[name])
 
 
