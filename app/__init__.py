@@ -7,6 +7,7 @@ The OpenAPI document is generated from the marshmallow schemas by flask-smorest 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, send_from_directory
@@ -26,7 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # and gunicorn.conf.py sets it after importing app.config (this package)
     from app import cors, metrics
     from app.api import register_api
+    from app.api.access import register_auth
     from app.api.limits import DepthCheckedJSONProvider
+    from app.auth import Authenticator
     from app.custom_routes import mount_user_app
     from app.dashboard import register_dashboard
     from app.services import Services
@@ -61,9 +64,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["callboard"] = services
     cors.init_app(app, settings, services.registry.http_cors)
     metrics.init_app(app)  # first: its clock starts before any other hook can answer
+    deployment = services.registry.deployment
+    register_auth(
+        app,
+        Authenticator.load(
+            deployment.auth if deployment is not None else None,
+            Path(services.registry.path).parent,
+            settings.api_keys,
+        ),
+    )
     register_api(app)
     register_dashboard(app)
-    deployment = services.registry.deployment
     if deployment is not None and deployment.http_app:  # langgraph.json http.app
         mount_user_app(app, deployment.http_app, deployment.base)
     if assets:

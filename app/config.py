@@ -136,6 +136,8 @@ class Settings:
     # /metrics (app/metrics.py): the directory prometheus-client's multiprocess mode shares
     # between gunicorn's processes (PROMETHEUS_MULTIPROC_DIR; gunicorn.conf.py makes one)
     prometheus_multiproc_dir: str | None = None
+    # API keys of the simple auth mode (app/auth.py); empty: no key required
+    api_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -186,6 +188,9 @@ class Settings:
             ),
             redis_ssl_ca_certs=env.get("REDIS_SSL_CA_CERTS") or None,
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            api_keys=tuple(
+                key.strip() for key in env.get("CALLBOARD_API_KEYS", "").split(",") if key.strip()
+            ),
         )
         # every Redis client is made from redis_url: the TLS options travel in it
         tls_url = redis_tls_url(

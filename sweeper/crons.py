@@ -85,6 +85,8 @@ def plan_occurrence(
     except CallboardError as exc:
         logger.error("cron %r: its payload builds no run (%s)", cron_id, exc)
         return None, next_run_date
+    if cron.get("user_id") is not None:  # created with auth on: runs in its creator's name
+        run["new_thread_metadata"] = dict(cron["metadata"] or {})
     return run, next_run_date
 
 

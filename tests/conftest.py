@@ -5,6 +5,9 @@ Environment (all optional):
     CALLBOARD_TEST_PG        admin URL of the Postgres server (default: postgres on 127.0.0.1)
     CALLBOARD_TEST_REDIS     base URL of the Redis server (default: redis://127.0.0.1:6379)
     CALLBOARD_TEST_REDIS_DB  the Redis DB number the tests own (default: 13)
+    CALLBOARD_TEST_AUTH      ``allow_all``: every app and stack of the tests runs with custom auth
+                             on (``tests/auth/allow_all.py``: authenticates anyone, every handler
+                             allows), to show the suites pass with auth on
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import redis
 
 from app.config import Settings
 from migrations import apply_all
+from tests.auth_support import ALLOW_ALL_AUTH, registry_with_auth
 from tests.support import Stack, close_runtime, database_url_for, make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +32,7 @@ TEST_REGISTRY = str(ROOT / "tests" / "graphs" / "langgraph.json")
 PG_ADMIN = os.environ.get("CALLBOARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("CALLBOARD_TEST_REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = int(os.environ.get("CALLBOARD_TEST_REDIS_DB", "13"))
+TEST_AUTH = os.environ.get("CALLBOARD_TEST_AUTH", "")
 
 
 def _admin(sql: str) -> None:
@@ -74,13 +79,24 @@ def ledger(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def test_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The registry the tests run on: ``tests/graphs/langgraph.json``, with the allow-all auth
+    when ``CALLBOARD_TEST_AUTH=allow_all``."""
+    if TEST_AUTH == "allow_all":
+        return registry_with_auth(tmp_path_factory.mktemp("auth"), ALLOW_ALL_AUTH)
+    if TEST_AUTH:
+        raise ValueError(f"CALLBOARD_TEST_AUTH: expected 'allow_all' or nothing, got {TEST_AUTH!r}")
+    return TEST_REGISTRY
+
+
 @pytest.fixture
-def settings(database_url: str, redis_url: str, ledger: Path) -> Settings:
+def settings(database_url: str, redis_url: str, ledger: Path, test_registry: str) -> Settings:
     os.environ["CALLBOARD_TEST_LEDGER"] = str(ledger)
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
-        config_path=TEST_REGISTRY,
+        config_path=test_registry,
         heartbeat_seconds=1.0,
         sweep_interval_seconds=1.0,
         shutdown_grace_seconds=5.0,

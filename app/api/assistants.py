@@ -12,6 +12,7 @@ from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 
 from app.api import schemas
+from app.api.access import authorize
 from app.api.common import Blueprint, dump_assistant, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import assistants as assistant_store
@@ -34,6 +35,8 @@ def create(body: dict) -> Any:
     _require_graph(body["graph_id"])
     svc = services()
     assistant_id = body.get("assistant_id") or uuid.uuid4()
+    value = {**body, "assistant_id": assistant_id, "metadata": dict(body.get("metadata") or {})}
+    auth_filter = authorize("assistants", "create", value)
     row = assistant_store.insert(
         svc.db,
         assistant_id=assistant_id,
@@ -42,11 +45,11 @@ def create(body: dict) -> Any:
         description=body.get("description"),
         config=body.get("config"),
         context=body.get("context"),
-        metadata=body.get("metadata"),
+        metadata=value["metadata"],
     )
     if row is None:
         if body["if_exists"] == "do_nothing":
-            row = assistant_store.get(svc.db, assistant_id)
+            row = assistant_store.get(svc.db, assistant_id, auth_filter)
             if row is not None:
                 return dump_assistant(row)
         raise Conflict(f"Assistant {assistant_id} already exists")
@@ -55,13 +58,13 @@ def create(body: dict) -> Any:
 
 @blp.route("/assistants/<assistant_id>", methods=["GET"])
 def get(assistant_id: str) -> Any:
-    return dump_assistant(resolve_assistant(assistant_id))
+    return dump_assistant(resolve_assistant(assistant_id, "read"))
 
 
 @blp.route("/assistants/<assistant_id>", methods=["PATCH"])
 @blp.arguments(schemas.AssistantPatchSchema)
 def patch(body: dict, assistant_id: str) -> Any:
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "update")
     if "graph_id" in body:
         _require_graph(body["graph_id"])
     row = assistant_store.update(services().db, current["assistant_id"], body)
@@ -72,7 +75,7 @@ def patch(body: dict, assistant_id: str) -> Any:
 
 @blp.route("/assistants/<assistant_id>", methods=["DELETE"])
 def delete(assistant_id: str) -> Any:
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "delete")
     assistant_store.delete(services().db, current["assistant_id"])
     return "", 204
 
@@ -89,8 +92,18 @@ def search(body: dict) -> Any:
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
+        auth_filter=authorize("assistants", "search", _search_value(body)),
     )
     return [select(dump_assistant(r), body.get("select")) for r in rows]
+
+
+def _search_value(body: dict) -> dict[str, Any]:
+    """The ``value`` of ``assistants.search`` (``langgraph_sdk.auth.types.AssistantsSearch``)."""
+    return {
+        name: body[name]
+        for name in ("graph_id", "metadata", "limit", "offset")
+        if body.get(name) is not None
+    }
 
 
 @blp.route("/assistants/count", methods=["POST"])
@@ -104,6 +117,7 @@ def count(body: dict) -> Any:
             graph_id=body.get("graph_id"),
             name=body.get("name"),
             metadata=body.get("metadata"),
+            auth_filter=authorize("assistants", "search", _search_value(body)),
         )
     )
 
@@ -111,7 +125,7 @@ def count(body: dict) -> Any:
 @blp.route("/assistants/<assistant_id>/versions", methods=["POST"])
 @blp.arguments(schemas.AssistantVersionsSchema)
 def versions(body: dict, assistant_id: str) -> Any:
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "read")
     rows = assistant_store.list_versions(
         services().db,
         current["assistant_id"],
@@ -125,7 +139,7 @@ def versions(body: dict, assistant_id: str) -> Any:
 @blp.route("/assistants/<assistant_id>/latest", methods=["POST"])
 @blp.arguments(schemas.AssistantLatestSchema)
 def set_latest(body: dict, assistant_id: str) -> Any:
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "update")
     row = assistant_store.set_latest(services().db, current["assistant_id"], body["version"])
     if row is None:
         raise NotFound(f"Assistant {assistant_id!r} has no version {body['version']}")
@@ -136,7 +150,7 @@ def set_latest(body: dict, assistant_id: str) -> Any:
 def graph(assistant_id: str) -> Any:
     from flask import request
 
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "read")
     xray_arg = request.args.get("xray", "false").lower()
     # a boolean, or (as the SDK documents) the depth of subgraphs to include
     if xray_arg not in ("true", "false") and not (
@@ -225,7 +239,7 @@ def graph_schemas(graph: Pregel) -> dict[str, Any]:
 @blp.route("/assistants/<assistant_id>/schemas", methods=["GET"])
 def get_schemas(assistant_id: str) -> Any:
     """The JSON schemas of the assistant's graph (``langgraph_sdk`` ``GraphSchema``)."""
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "read")
     return {"graph_id": current["graph_id"], **graph_schemas(_named_graph(current["graph_id"]))}
 
 
@@ -244,7 +258,7 @@ def _named_graph(graph_id: str) -> Pregel:
 def get_subgraphs(query: dict, assistant_id: str, namespace: str | None = None) -> Any:
     """``{namespace: schemas}`` of the graph's subgraphs (only those under ``namespace``
     when given; ``recurse=true``: their subgraphs too, namespaces joined by ``|``)."""
-    current = resolve_assistant(assistant_id)
+    current = resolve_assistant(assistant_id, "read")
     graph = _named_graph(current["graph_id"])
     return {
         ns: graph_schemas(cast(Pregel, subgraph))

@@ -110,13 +110,19 @@ def select(item: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return {f: item[f] for f in fields}
 
 
-def resolve_assistant(value: str) -> dict:
-    """An assistant by UUID, or the default assistant of a graph by graph id.
+def resolve_assistant(value: str, auth_action: str | None = None, **fields: Any) -> dict:
+    """An assistant by UUID, or the default assistant of a graph by graph id; with ``auth_action``,
+    once ``assistants.<auth_action>`` is authorized on it (``fields``: the action's value beside
+    ``assistant_id``; ``app.api.access``). Runs resolve theirs with no action: a run is
+    authorized as an action on its thread.
 
     Raises:
-        NotFound: a UUID with no assistant.
+        NotFound: a UUID with no assistant, or one the auth filter excludes.
         InvalidInput: neither a UUID nor a registered graph id.
+        AuthError: the auth handler refused the action.
     """
+    from app.api.access import authorize
+
     svc = services()
     try:
         assistant_id = uuid.UUID(value)
@@ -127,7 +133,10 @@ def resolve_assistant(value: str) -> dict:
                 f"the registered graphs: {', '.join(svc.registry.ids)}"
             ) from None
         assistant_id = assistant_store.default_assistant_id(value)
-    row = assistant_store.get(svc.db, assistant_id)
+    auth_filter = None
+    if auth_action is not None:
+        auth_filter = authorize("assistants", auth_action, {"assistant_id": assistant_id, **fields})
+    row = assistant_store.get(svc.db, assistant_id, auth_filter)
     if row is None:
         raise NotFound(f"Assistant {value!r} not found")
     return row

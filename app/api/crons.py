@@ -14,14 +14,15 @@ from typing import Any
 from flask import jsonify
 
 from app.api import schemas
+from app.api.access import authorize, user_identity
 from app.api.common import Blueprint, iso, resolve_assistant, select, services
 from app.api.errors import parse_uuid
+from app.api.threads import load_thread
 from app.crons import Schedule, run_request, with_cron_id
 from app.errors import InvalidInput, NotFound
 from app.run_requests import build_run
 from app.store import assistants as assistant_store
 from app.store import crons as cron_store
-from app.store import threads as thread_store
 
 blp = Blueprint("crons", __name__, description="Crons: runs created on a schedule")
 
@@ -74,10 +75,20 @@ def create_cron(thread_id: uuid.UUID | None, body: dict) -> dict:
     """
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
-    if thread_id is not None and thread_store.get(svc.db, thread_id) is None:
-        raise NotFound(f"Thread with ID {thread_id} not found")
     cron_id = uuid.uuid4()
     end_time = _utc(body.get("end_time"))
+    value = {
+        "payload": body,
+        "schedule": body["schedule"],
+        "cron_id": cron_id,
+        "thread_id": thread_id,
+        "user_id": user_identity(),
+        "end_time": end_time,
+        "metadata": dict(body.get("metadata") or {}),
+    }
+    authorize("crons", "create", value)
+    if thread_id is not None:
+        load_thread(thread_id, "read")
     payload = {**body, "assistant_id": str(assistant["assistant_id"])}
     payload["config"] = with_cron_id(body.get("config"), cron_id)
     if "end_time" in body:
@@ -90,7 +101,8 @@ def create_cron(thread_id: uuid.UUID | None, body: dict) -> dict:
         "timezone": body.get("timezone"),
         "end_time": end_time,
         "payload": payload,
-        "metadata": body.get("metadata") or {},
+        "metadata": value["metadata"],
+        "user_id": value["user_id"],
         "on_run_completed": None if thread_id else body.get("on_run_completed", "delete"),
         "enabled": body.get("enabled", True),
     }
@@ -112,9 +124,11 @@ def create(body: dict) -> Any:
     return dump_cron(create_cron(None, body))
 
 
-def _load_cron(cron_id: str) -> dict:
+def _load_cron(cron_id: str, auth_action: str = "read") -> dict:
+    """The cron, once ``crons.<auth_action>`` is authorized on it (``app.api.access``)."""
     cid = parse_uuid(cron_id, "cron")
-    row = cron_store.get(services().db, cid)
+    auth_filter = authorize("crons", auth_action, {"cron_id": cid})
+    row = cron_store.get(services().db, cid, auth_filter)
     if row is None:
         raise NotFound(f"Cron {cid} not found")
     return row
@@ -159,7 +173,7 @@ def patch(body: dict, cron_id: str) -> Any:
     if not body:
         raise InvalidInput("Request body cannot be empty")
     svc = services()
-    current = _load_cron(cron_id)
+    current = _load_cron(cron_id, "update")
     assistant = assistant_store.get(svc.db, current["assistant_id"])
     if assistant is None:  # deleted meanwhile: the cron went with it
         raise NotFound(f"Cron {cron_id} not found")
@@ -173,7 +187,7 @@ def patch(body: dict, cron_id: str) -> Any:
 
 @blp.route("/runs/crons/<cron_id>", methods=["DELETE"])
 def delete(cron_id: str) -> Any:
-    cid = parse_uuid(cron_id, "cron")
+    cid = _load_cron(cron_id, "delete")["cron_id"]
     if not cron_store.delete(services().db, cid):
         raise NotFound(f"Cron {cid} not found")
     return "", 204
@@ -207,8 +221,15 @@ def search(body: dict) -> Any:
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
+        auth_filter=authorize("crons", "search", _search_value(body)),
     )
     return [select(dump_cron(r), body.get("select")) for r in rows]
+
+
+def _search_value(body: dict) -> dict[str, Any]:
+    """The ``value`` of ``crons.search`` (``langgraph_sdk.auth.types.CronsSearch``)."""
+    fields = ("assistant_id", "thread_id", "limit", "offset")
+    return {name: body[name] for name in fields if body.get(name) is not None}
 
 
 @blp.route("/runs/crons/count", methods=["POST"])
@@ -221,5 +242,6 @@ def count(body: dict) -> Any:
             thread_id=body.get("thread_id"),
             enabled=body.get("enabled"),
             metadata=body.get("metadata"),
+            auth_filter=authorize("crons", "search", _search_value(body)),
         )
     )

@@ -2,8 +2,9 @@
 answers), plus ``"errors": {field: [messages]}`` for validation, with the right status.
 
     NotFound → 404, Conflict → 409, InvalidInput / validation / malformed JSON → 422,
-    body too large → 413, StoreUnavailable / QueryTimeout → 503, Overloaded → 503 with
-    ``Retry-After``, anything unexpected → 500 (logged).
+    body too large → 413, AuthError → its status (401, 403, a handler's own),
+    StoreUnavailable / QueryTimeout → 503, Overloaded → 503 with ``Retry-After``,
+    anything unexpected → 500 (logged).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask import Flask, jsonify
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.auth import AuthError
 from app.errors import Conflict, InvalidInput, NotFound, Overloaded, QueryTimeout, StoreUnavailable
 from app.store.db import PoolExhausted
 
@@ -65,6 +67,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidInput)
     def invalid(exc: InvalidInput) -> Any:
         return _body(422, str(exc))
+
+    @app.errorhandler(AuthError)
+    def auth_error(exc: AuthError) -> Any:
+        response = _body(exc.status, exc.detail)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(Overloaded)
     def overloaded(exc: Overloaded) -> Any:

@@ -24,12 +24,12 @@ from flask import current_app, request, stream_with_context
 
 from app import protocol_stream
 from app.api import schemas
+from app.api.access import authorize, authorized_run
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
-from app.api.threads import load_thread, with_default_ttl
+from app.api.threads import check_thread, load_thread, with_default_ttl
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
-from app.run_requests import build_run
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.streams import client_gone
@@ -57,7 +57,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     """
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
-    fields = with_default_ttl(build_run(assistant, body, thread_id))
+    fields = with_default_ttl(authorized_run(assistant, body, thread_id))
     target = {"thread_id": str(thread_id) if thread_id else None}
     created = run_store.create(svc.db, fields, _idempotency_key(target))
     _after_create(created, fields)
@@ -272,9 +272,11 @@ def wait_stateless(body: dict) -> Any:
     return _wait_response(create_run(None, body), body)
 
 
-def _load_run(thread_id: str, run_id: str) -> dict:
+def _load_run(thread_id: str, run_id: str, auth_action: str = "read", **value: Any) -> dict:
+    """The run, once ``threads.<auth_action>`` is authorized on its thread (``app.api.access``)."""
     tid = parse_uuid(thread_id, "thread")
     rid = parse_uuid(run_id, "run")
+    check_thread(tid, auth_action, run_id=rid, **value)
     row = run_store.get(services().db, rid, tid)
     if row is None:
         raise NotFound("Run not found")
@@ -309,6 +311,7 @@ def join(thread_id: str, run_id: str) -> Any:
     # its kept result (or 404)
     tid = parse_uuid(thread_id, "thread")
     rid = parse_uuid(run_id, "run")
+    check_thread(tid, "read", run_id=rid)
     row = run_store.get(services().db, rid, tid)
     if row is None or RunStatus(row["status"]).terminal:
         return _jsonify(join_output(rid, tid))
@@ -333,7 +336,7 @@ def cancel(query: dict, thread_id: str, run_id: str) -> Any:
     (as the official server, whose answer is the values the run streamed, none here) or the run's
     join output when it had ended otherwise."""
     svc = services()
-    row = _load_run(thread_id, run_id)
+    row = _load_run(thread_id, run_id, "update", action=query["action"])
     cancelled = run_store.cancel(
         svc.db, action=query["action"], thread_id=row["thread_id"], run_ids=[row["run_id"]]
     )
@@ -374,7 +377,7 @@ def _wake_next(thread_id: uuid.UUID) -> None:
 @blp.route("/threads/<thread_id>/runs/<run_id>", methods=["DELETE"])
 def delete(thread_id: str, run_id: str) -> Any:
     svc = services()
-    row = _load_run(thread_id, run_id)
+    row = _load_run(thread_id, run_id, "delete")
     if not run_store.delete(svc.db, row["run_id"], row["thread_id"]):
         raise Conflict(f"Run {run_id} is running; cancel it before deleting it")
     if row["status"] == RunStatus.PENDING:
@@ -410,8 +413,7 @@ def create_batch(items: list[dict]) -> Any:
         name = str(body["assistant_id"])
         if name not in assistants:
             assistants[name] = resolve_assistant(name)
-        fields = build_run(assistants[name], body, thread_id)
-        fields = with_default_ttl(fields)
+        fields = with_default_ttl(authorized_run(assistants[name], body, thread_id))
         target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
         batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
     created = run_store.create_many(svc.db, batch)
@@ -428,13 +430,21 @@ def cancel_many(body: dict, query: dict) -> Any:
     ``thread_id``, or every run of ``status`` (``pending``, ``running`` or ``all`` of both), with
     ``action`` as a single cancel. 204; 404 when no pending or running run matched."""
     svc = services()
+    value = {"thread_id": body.get("thread_id"), "action": query["action"]}
+    auth_filter = authorize("threads", "update", value)
     if "status" in body:
         status = body["status"]
         statuses = ("pending", "running") if status == "all" else (status,)
-        cancelled = run_store.cancel(svc.db, action=query["action"], statuses=statuses)
+        cancelled = run_store.cancel(
+            svc.db, action=query["action"], statuses=statuses, thread_filter=auth_filter
+        )
     else:
         cancelled = run_store.cancel(
-            svc.db, action=query["action"], thread_id=body["thread_id"], run_ids=body["run_ids"]
+            svc.db,
+            action=query["action"],
+            thread_id=body["thread_id"],
+            run_ids=body["run_ids"],
+            thread_filter=auth_filter,
         )
     announce(cancelled)
     if not cancelled.runs:

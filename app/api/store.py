@@ -10,6 +10,10 @@ at run time), with the routes and shapes ``langgraph-sdk``'s ``store`` client ca
   ``store.index`` (``app.store.vectors``), and is ignored otherwise;
 - ``POST /store/namespaces`` ``{prefix, suffix, max_depth, limit, offset}`` →
   ``{"namespaces": [[...], ...]}``.
+
+With auth on, each route first calls the ``@auth.on.store`` handler of its action (``put``,
+``get``, ``delete``, ``search``, ``list_namespaces``) with ``{"namespace": (...), ...}``; the
+namespace it leaves in the value (e.g. prefixed with the user's identity) is the one used.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from flask import current_app, jsonify
 
 from app.api import schemas
+from app.api.access import authorize
 from app.api.common import Blueprint, services
 from app.store.memory import MemoryStore
 from app.store.vectors import index_config
@@ -40,11 +45,22 @@ def memory() -> MemoryStore:
     return store
 
 
+def _namespace(action: str, value: dict[str, Any]) -> list[str]:
+    """The namespace of a store action once the ``store.<action>`` auth handler (if any) has
+    seen ``value`` and perhaps rewritten its ``namespace``."""
+    if value.get("namespace") is not None:
+        value["namespace"] = tuple(value["namespace"])
+    authorize("store", action, value)
+    return list(value.get("namespace") or ())
+
+
 @blp.route("/store/items", methods=["PUT"])
 @blp.arguments(schemas.StorePutSchema)
 def put_item(body: dict) -> Any:
+    value = {k: body.get(k) for k in ("namespace", "key", "value", "index")}
+    namespace = _namespace("put", value)
     memory().put(
-        body["namespace"], body["key"], body["value"], index=body.get("index"), ttl=body.get("ttl")
+        namespace, body["key"], body["value"], index=body.get("index"), ttl=body.get("ttl")
     )
     return "", 204
 
@@ -53,6 +69,7 @@ def put_item(body: dict) -> Any:
 @blp.arguments(schemas.StoreGetQuerySchema, location="query")
 def get_item(query: dict) -> Any:
     namespace = query["namespace"].split(".") if query["namespace"] else []
+    namespace = _namespace("get", {"namespace": namespace, "key": query["key"]})
     item = memory().get(namespace, query["key"], refresh_ttl=query.get("refresh_ttl"))
     return jsonify(item)
 
@@ -60,15 +77,20 @@ def get_item(query: dict) -> Any:
 @blp.route("/store/items", methods=["DELETE"])
 @blp.arguments(schemas.StoreDeleteSchema)
 def delete_item(body: dict) -> Any:
-    memory().delete(body["namespace"], body["key"])
+    namespace = _namespace("delete", {"namespace": body["namespace"], "key": body["key"]})
+    memory().delete(namespace, body["key"])
     return "", 204
 
 
 @blp.route("/store/items/search", methods=["POST"])
 @blp.arguments(schemas.StoreSearchSchema)
 def search_items(body: dict) -> Any:
+    value = {
+        "namespace": body.get("namespace_prefix") or [],
+        **{k: body[k] for k in ("filter", "limit", "offset", "query") if body.get(k) is not None},
+    }
     items = memory().search(
-        body.get("namespace_prefix") or [],
+        _namespace("search", value),
         filter=body.get("filter"),
         limit=body["limit"],
         offset=body["offset"],
@@ -81,8 +103,17 @@ def search_items(body: dict) -> Any:
 @blp.route("/store/namespaces", methods=["POST"])
 @blp.arguments(schemas.StoreNamespacesSchema)
 def list_namespaces(body: dict) -> Any:
+    value = {
+        "namespace": body.get("prefix"),
+        **{
+            k: body[k]
+            for k in ("suffix", "max_depth", "limit", "offset")
+            if body.get(k) is not None
+        },
+    }
+    prefix = _namespace("list_namespaces", value)
     namespaces = memory().list_namespaces(
-        prefix=body.get("prefix"),
+        prefix=prefix or None,
         suffix=body.get("suffix"),
         max_depth=body.get("max_depth"),
         limit=body["limit"],

@@ -36,7 +36,7 @@ from app.api import schemas
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
 from app.api.runs import create_run
-from app.api.threads import load_thread
+from app.api.threads import check_thread, load_thread
 from app.errors import InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done
 from app.runs import RunStatus
@@ -257,6 +257,7 @@ def join_stream(query: dict, thread_id: str, run_id: str) -> Response:
     svc = services()
     tid = parse_uuid(thread_id, "thread")
     rid = parse_uuid(run_id, "run")
+    check_thread(tid, "read", run_id=rid)
     after = _last_event_id()
     modes = _modes(query.get("stream_mode"))
     key = run_stream_key(rid)

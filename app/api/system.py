@@ -17,7 +17,9 @@ def ok() -> Any:
     from flask import request
 
     if request.args.get("check_db") in ("1", "true"):
-        services().db.fetch("get_thread", {"thread_id": "00000000-0000-0000-0000-000000000000"})
+        services().db.fetch(
+            "get_thread", {"thread_id": "00000000-0000-0000-0000-000000000000", "auth_filter": None}
+        )
     return {"ok": True}
 
 

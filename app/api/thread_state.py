@@ -205,7 +205,7 @@ def update_state(body: dict, thread_id: str) -> Any:
     (unknown node, ambiguous update); 422 the graph's reducers refused the values; 409 a run of
     the thread is pending or running.
     """
-    row = load_thread(thread_id)
+    row = load_thread(thread_id, "update")
     graph = thread_graph(row)
     if graph is None:
         raise BadRequest(

@@ -10,6 +10,7 @@ from typing import Any
 from flask import jsonify, request
 
 from app.api import schemas
+from app.api.access import authorize
 from app.api.common import Blueprint, dump_thread, iso, select, services
 from app.api.errors import parse_uuid
 from app.errors import Conflict, InvalidInput, NotFound
@@ -24,13 +25,33 @@ _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH_SPLIT = re.compile(r"\.|\[")
 
 
-def load_thread(thread_id: str) -> dict:
-    """The thread row. Raises InvalidInput (bad UUID) or NotFound."""
-    tid = parse_uuid(thread_id, "thread")
-    row = thread_store.get(services().db, tid)
+def load_thread(thread_id: str | uuid.UUID, auth_action: str = "read", **value: Any) -> dict:
+    """The thread row, once ``threads.<auth_action>`` is authorized on it (``value``: the action's
+    fields beside ``thread_id``; ``app.api.access``).
+
+    Raises:
+        InvalidInput: bad UUID. NotFound: no such thread, or the auth filter excludes it.
+        AuthError: the auth handler refused the action.
+    """
+    tid = thread_id if isinstance(thread_id, uuid.UUID) else parse_uuid(thread_id, "thread")
+    auth_filter = authorize("threads", auth_action, {"thread_id": tid, **value})
+    row = thread_store.get(services().db, tid, auth_filter)
     if row is None:
         raise NotFound(f"Thread with ID {tid} not found")
     return row
+
+
+def check_thread(thread_id: uuid.UUID, auth_action: str, **value: Any) -> dict | None:
+    """Authorize ``threads.<auth_action>`` on a thread that may no longer exist (a finished
+    stateless run's): returns the auth filter. With a filter, the thread must exist and pass it.
+
+    Raises:
+        NotFound: the filter excludes the thread (or it is gone). AuthError: refused.
+    """
+    auth_filter = authorize("threads", auth_action, {"thread_id": thread_id, **value})
+    if auth_filter is not None and thread_store.get(services().db, thread_id, auth_filter) is None:
+        raise NotFound(f"Thread with ID {thread_id} not found")
+    return auth_filter
 
 
 def _ttl(body: dict) -> thread_store.Ttl | None:
@@ -74,11 +95,18 @@ def with_default_ttl(fields: dict[str, Any]) -> dict[str, Any]:
 def create(body: dict) -> Any:
     svc = services()
     thread_id = body.get("thread_id") or uuid.uuid4()
+    value = {
+        "thread_id": thread_id,
+        "metadata": dict(body.get("metadata") or {}),
+        "if_exists": body["if_exists"],
+        "ttl": body.get("ttl"),
+    }
+    auth_filter = authorize("threads", "create", value)
     ttl = _ttl(body) or _default_ttl()
-    row = thread_store.insert(svc.db, thread_id, body.get("metadata"), ttl=ttl)
+    row = thread_store.insert(svc.db, thread_id, value["metadata"], ttl=ttl)
     if row is None:
         if body["if_exists"] == "do_nothing":
-            existing = thread_store.get(svc.db, thread_id)
+            existing = thread_store.get(svc.db, thread_id, auth_filter)
             if existing is not None:
                 return dump_thread(existing)
         raise Conflict(f"Thread {thread_id} already exists")
@@ -100,7 +128,9 @@ def get(query: dict, thread_id: str) -> Any:
 def patch(body: dict, thread_id: str) -> Any:
     """Merge metadata, set the TTL (from now); ``Prefer: return=minimal`` answers 204."""
     tid = parse_uuid(thread_id, "thread")
-    row = thread_store.update(services().db, tid, body["metadata"], ttl=_ttl(body))
+    value = {"thread_id": tid, "metadata": dict(body["metadata"])}
+    load_thread(tid, "update", metadata=value["metadata"])
+    row = thread_store.update(services().db, tid, value["metadata"], ttl=_ttl(body))
     if row is None:
         raise NotFound(f"Thread with ID {tid} not found")
     if request.headers.get("Prefer") == "return=minimal":
@@ -112,6 +142,7 @@ def patch(body: dict, thread_id: str) -> Any:
 def delete(thread_id: str) -> Any:
     svc = services()
     tid = parse_uuid(thread_id, "thread")
+    load_thread(tid, "delete", run_id=None)
     if not thread_store.delete(svc.db, tid):
         raise NotFound(f"Thread with ID {tid} not found")
     return "", 204
@@ -168,6 +199,7 @@ def extract_value(thread: dict[str, Any], path: str) -> Any:
 @blp.arguments(schemas.ThreadSearchSchema)
 def search(body: dict) -> Any:
     extract = extract_paths(body["extract"]) if body.get("extract") else None
+    auth_filter = authorize("threads", "search", _search_value(body))
     rows = thread_store.search(
         services().db,
         status=body.get("status"),
@@ -178,6 +210,7 @@ def search(body: dict) -> Any:
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
+        auth_filter=auth_filter,
     )
     out = []
     for row in rows:
@@ -198,14 +231,25 @@ def count(body: dict) -> Any:
             status=body.get("status"),
             metadata=body.get("metadata"),
             values=body.get("values"),
+            auth_filter=authorize("threads", "search", _search_value(body)),
         )
     )
+
+
+def _search_value(body: dict) -> dict[str, Any]:
+    """The ``value`` of ``threads.search`` (``langgraph_sdk.auth.types.ThreadsSearch``)."""
+    fields = ("metadata", "values", "status", "limit", "offset", "ids")
+    return {
+        "thread_id": None,
+        **{name: body[name] for name in fields if body.get(name) is not None},
+    }
 
 
 @blp.route("/threads/<thread_id>/copy", methods=["POST"])
 def copy(thread_id: str) -> Any:
     """A new thread with the metadata, values and checkpoints of this one (not its runs)."""
     tid = parse_uuid(thread_id, "thread")
+    load_thread(tid, "read")
     row = thread_store.copy(services().db, tid)
     if row is None:
         raise NotFound(f"Thread with ID {tid} not found")
@@ -217,5 +261,8 @@ def copy(thread_id: str) -> Any:
 def prune(body: dict) -> Any:
     """``delete``: delete the threads; ``keep_latest``: keep only their latest checkpoints.
     Unknown ids are skipped; answers ``{"pruned_count": n}``."""
-    pruned = thread_store.prune(services().db, body["thread_ids"], body["strategy"])
+    db = services().db
+    auth_filter = authorize("threads", "delete", {"thread_id": None, "run_id": None})
+    thread_ids = thread_store.visible_ids(db, body["thread_ids"], auth_filter)
+    pruned = thread_store.prune(db, thread_ids, body["strategy"])
     return {"pruned_count": pruned}

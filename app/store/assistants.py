@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from app.store import filters
 from app.store.db import Database, jsonb
 
 # graph ids map to their default assistant's id exactly as the official server derives it
@@ -57,8 +58,10 @@ def insert(
     )
 
 
-def get(db: Database, assistant_id: uuid.UUID) -> dict | None:
-    return db.fetch_one("get_assistant", {"assistant_id": assistant_id})
+def get(db: Database, assistant_id: uuid.UUID, auth_filter: dict | None = None) -> dict | None:
+    """The assistant, or None (absent, or excluded by ``auth_filter``: ``app.store.filters``)."""
+    params = {"assistant_id": assistant_id, "auth_filter": filters.param(auth_filter)}
+    return db.fetch_one("get_assistant", params)
 
 
 def update(db: Database, assistant_id: uuid.UUID, fields: dict[str, Any]) -> dict | None:
@@ -91,8 +94,15 @@ def delete(db: Database, assistant_id: uuid.UUID) -> bool:
     return db.fetch_one("delete_assistant", {"assistant_id": assistant_id}) is not None
 
 
-def _filters(graph_id: str | None, name: str | None, metadata: dict | None) -> dict[str, Any]:
-    return {"graph_id": graph_id, "name": name, "metadata": jsonb(metadata or {})}
+def _filters(
+    graph_id: str | None, name: str | None, metadata: dict | None, auth_filter: dict | None
+) -> dict[str, Any]:
+    return {
+        "graph_id": graph_id,
+        "name": name,
+        "metadata": jsonb(metadata or {}),
+        "auth_filter": filters.param(auth_filter),
+    }
 
 
 def search(
@@ -105,10 +115,12 @@ def search(
     offset: int = 0,
     sort_by: str = "created_at",
     sort_order: str = "desc",
+    auth_filter: dict | None = None,
 ) -> list[dict]:
-    """Assistants matching all filters (metadata by containment), sorted and paginated."""
+    """Assistants matching all filters (metadata by containment; ``auth_filter``:
+    ``app.store.filters``), sorted and paginated."""
     order_by = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, assistant_id"
-    params = _filters(graph_id, name, metadata) | {"limit": limit, "offset": offset}
+    params = _filters(graph_id, name, metadata, auth_filter) | {"limit": limit, "offset": offset}
     return db.fetch("search_assistants", params, order_by=order_by)
 
 
@@ -118,8 +130,9 @@ def count(
     graph_id: str | None = None,
     name: str | None = None,
     metadata: dict | None = None,
+    auth_filter: dict | None = None,
 ) -> int:
-    row = db.fetch_one("count_assistants", _filters(graph_id, name, metadata))
+    row = db.fetch_one("count_assistants", _filters(graph_id, name, metadata, auth_filter))
     return int(row["count"]) if row else 0
 
 

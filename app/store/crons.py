@@ -19,6 +19,7 @@ import psycopg
 import psycopg.errors
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.store import filters
 from app.store import runs as run_store
 from app.store.db import QUERIES, Database, jsonb
 
@@ -61,8 +62,10 @@ def insert(
     on_run_completed: str | None,
     enabled: bool,
     next_run_date: datetime.datetime | None,
+    user_id: str | None = None,
 ) -> dict:
-    """Insert a cron and return its row.
+    """Insert a cron and return its row (``user_id``: the identity that created it, when auth
+    is on; its runs are made in that identity's name).
 
     Raises:
         NotFound: the thread (or the assistant) does not exist (any more).
@@ -71,7 +74,7 @@ def insert(
         "cron_id": cron_id,
         "assistant_id": assistant_id,
         "thread_id": thread_id,
-        "user_id": None,
+        "user_id": user_id,
         "schedule": schedule,
         "timezone": timezone,
         "end_time": end_time,
@@ -93,8 +96,9 @@ def insert(
     return db.run(work, "insert_cron")
 
 
-def get(db: Database, cron_id: uuid.UUID) -> dict | None:
-    return db.fetch_one("get_cron", {"cron_id": cron_id})
+def get(db: Database, cron_id: uuid.UUID, auth_filter: dict | None = None) -> dict | None:
+    """The cron, or None (absent, or excluded by ``auth_filter``: ``app.store.filters``)."""
+    return db.fetch_one("get_cron", {"cron_id": cron_id, "auth_filter": filters.param(auth_filter)})
 
 
 def update(db: Database, cron_id: uuid.UUID, change: Callable[[dict], dict]) -> dict | None:
@@ -127,12 +131,14 @@ def _filters(
     thread_id: uuid.UUID | None,
     enabled: bool | None,
     metadata: dict | None,
+    auth_filter: dict | None,
 ) -> dict[str, Any]:
     return {
         "assistant_id": assistant_id,
         "thread_id": thread_id,
         "enabled": enabled,
         "metadata": jsonb(metadata or {}),
+        "auth_filter": filters.param(auth_filter),
     }
 
 
@@ -147,12 +153,14 @@ def search(
     offset: int = 0,
     sort_by: str = "created_at",
     sort_order: str = "desc",
+    auth_filter: dict | None = None,
 ) -> list[dict]:
-    """Crons matching all filters (metadata by containment), sorted and paginated."""
+    """Crons matching all filters (metadata by containment; ``auth_filter``:
+    ``app.store.filters``), sorted and paginated."""
     if sort_by not in SORT_COLUMNS:
         raise ValueError(f"cannot sort crons by {sort_by!r}")
     order_by = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, cron_id"
-    params = _filters(assistant_id, thread_id, enabled, metadata)
+    params = _filters(assistant_id, thread_id, enabled, metadata, auth_filter)
     return db.fetch("search_crons", params | {"limit": limit, "offset": offset}, order_by=order_by)
 
 
@@ -163,8 +171,10 @@ def count(
     thread_id: uuid.UUID | None = None,
     enabled: bool | None = None,
     metadata: dict | None = None,
+    auth_filter: dict | None = None,
 ) -> int:
-    row = db.fetch_one("count_crons", _filters(assistant_id, thread_id, enabled, metadata))
+    params = _filters(assistant_id, thread_id, enabled, metadata, auth_filter)
+    row = db.fetch_one("count_crons", params)
     return int(row["count"]) if row else 0
 
 
@@ -214,7 +224,8 @@ def fire_due(db: Database, now: datetime.datetime, plan: Plan, *, limit: int = 1
             due = conn.execute(QUERIES["lock_due_crons"], {"now": now, "limit": limit}).fetchall()
             for cron in due:
                 assistant = conn.execute(
-                    QUERIES["get_assistant"], {"assistant_id": cron["assistant_id"]}
+                    QUERIES["get_assistant"],
+                    {"assistant_id": cron["assistant_id"], "auth_filter": None},
                 ).fetchone()
                 run_kwargs, next_run_date = plan(cron, assistant)
                 advanced = conn.execute(

@@ -11,8 +11,10 @@ VALUES (%(cron_id)s, %(assistant_id)s, %(thread_id)s, %(user_id)s, %(schedule)s,
 RETURNING *;
 
 -- name: get_cron
--- One cron by id.
-SELECT * FROM crons WHERE cron_id = %(cron_id)s;
+-- One cron by id (if its metadata contains the auth filter: app/store/filters.py).
+SELECT * FROM crons
+WHERE cron_id = %(cron_id)s
+  AND (%(auth_filter)s::jsonb IS NULL OR metadata @> %(auth_filter)s);
 
 -- name: lock_cron
 -- One cron by id, its row held until COMMIT (a PATCH recomputes its next occurrence from it).
@@ -38,6 +40,7 @@ WHERE (%(assistant_id)s::uuid IS NULL OR assistant_id = %(assistant_id)s)
   AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
   AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s)
   AND metadata @> %(metadata)s
+  AND metadata @> %(auth_filter)s
 ORDER BY {order_by}
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -47,7 +50,8 @@ SELECT count(*) AS count FROM crons
 WHERE (%(assistant_id)s::uuid IS NULL OR assistant_id = %(assistant_id)s)
   AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
   AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s)
-  AND metadata @> %(metadata)s;
+  AND metadata @> %(metadata)s
+  AND metadata @> %(auth_filter)s;
 
 -- name: lock_due_crons
 -- Enabled crons whose next occurrence is due at %(now)s, held until COMMIT; rows another

@@ -19,8 +19,10 @@ WITH a AS (
 SELECT * FROM a;
 
 -- name: get_assistant
--- One assistant by id.
-SELECT * FROM assistants WHERE assistant_id = %(assistant_id)s;
+-- One assistant by id (if its metadata contains the auth filter: app/store/filters.py).
+SELECT * FROM assistants
+WHERE assistant_id = %(assistant_id)s
+  AND (%(auth_filter)s::jsonb IS NULL OR metadata @> %(auth_filter)s);
 
 -- name: update_assistant
 -- Patch an assistant: the given fields (NULL = keep) become a new version, which is made latest.
@@ -60,6 +62,7 @@ SELECT * FROM assistants
 WHERE (%(graph_id)s::text IS NULL OR graph_id = %(graph_id)s)
   AND (%(name)s::text IS NULL OR name ILIKE '%%' || %(name)s || '%%')
   AND metadata @> %(metadata)s
+  AND metadata @> %(auth_filter)s
 ORDER BY {order_by}
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -68,7 +71,8 @@ LIMIT %(limit)s OFFSET %(offset)s;
 SELECT count(*) AS count FROM assistants
 WHERE (%(graph_id)s::text IS NULL OR graph_id = %(graph_id)s)
   AND (%(name)s::text IS NULL OR name ILIKE '%%' || %(name)s || '%%')
-  AND metadata @> %(metadata)s;
+  AND metadata @> %(metadata)s
+  AND metadata @> %(auth_filter)s;
 
 -- name: list_assistant_versions
 -- The versions of one assistant, newest first.
@@ -95,8 +99,10 @@ ON CONFLICT (thread_id) DO NOTHING
 RETURNING *;
 
 -- name: get_thread
--- One thread by id.
-SELECT * FROM threads WHERE thread_id = %(thread_id)s;
+-- One thread by id (if its metadata contains the auth filter: app/store/filters.py).
+SELECT * FROM threads
+WHERE thread_id = %(thread_id)s
+  AND (%(auth_filter)s::jsonb IS NULL OR metadata @> %(auth_filter)s);
 
 -- name: update_thread
 -- Merge metadata into a thread.
@@ -126,6 +132,7 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND metadata @> %(metadata)s
   AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s)
   AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s))
+  AND metadata @> %(auth_filter)s
 ORDER BY {order_by}
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -135,7 +142,8 @@ SELECT count(*) AS count FROM threads
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND metadata @> %(metadata)s
   AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s)
-  AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s));
+  AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s))
+  AND metadata @> %(auth_filter)s;
 
 -- name: insert_run
 -- Create a pending run on an existing thread (transition: create -> pending) and note the graph
@@ -167,7 +175,8 @@ LIMIT 1;
 -- name: insert_run_with_thread
 -- Create a stateless run on a new temporary thread, in one statement (create -> pending).
 WITH t AS (
-    INSERT INTO threads (thread_id, metadata) VALUES (%(thread_id)s, %(thread_metadata)s)
+    INSERT INTO threads (thread_id, metadata)
+    VALUES (%(thread_id)s, %(new_thread_metadata)s || %(thread_metadata)s)
     ON CONFLICT (thread_id) DO NOTHING
 )
 INSERT INTO runs (run_id, thread_id, assistant_id, graph_id, metadata, kwargs,

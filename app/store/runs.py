@@ -25,7 +25,7 @@ import psycopg.errors
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
-from app.store import run_batches
+from app.store import filters, run_batches
 from app.store.checkpoints import NO_CHECKPOINT, CheckpointRows
 from app.store.db import QUERIES, Database, jsonb
 
@@ -67,6 +67,9 @@ class NewRun:
 
     Parameters:
         thread_metadata: merged into the thread's metadata (graph_id, assistant_id).
+        new_thread_metadata: also the metadata of a thread the run creates (temporary, or
+            ``if_not_exists="create"``): the auth handler's stamp (``metadata.owner``), so the
+            creator sees the run's thread.
         multitask_strategy: what to do when the thread has a pending or running run (double
             texting; decided under a lock on the thread's row, so two creations never both
             pass): ``enqueue`` (default) queue behind it; ``reject`` refuse (Conflict);
@@ -92,6 +95,7 @@ class NewRun:
     temporary: bool = False
     on_completion: str = "keep"
     thread_metadata: dict | None = None
+    new_thread_metadata: dict | None = None
     create_thread: bool = False
     thread_ttl: dict | None = None
     after_seconds: float = 0.0
@@ -119,6 +123,7 @@ class NewRun:
             "temporary": self.temporary,
             "on_completion": self.on_completion,
             "thread_metadata": jsonb(self.thread_metadata or {}),
+            "new_thread_metadata": jsonb(self.new_thread_metadata or {}),
         }
 
 
@@ -261,7 +266,11 @@ def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None)
             ttl = new.thread_ttl or {"ttl_minutes": None, "ttl_strategy": None}
             conn.execute(
                 QUERIES["create_thread"],
-                {"thread_id": new.thread_id, "metadata": jsonb({}), **ttl},
+                {
+                    "thread_id": new.thread_id,
+                    "metadata": jsonb(new.new_thread_metadata or {}),
+                    **ttl,
+                },
             )
         if new.strategy != "enqueue":
             if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:
@@ -571,9 +580,11 @@ def cancel_in(
     run_ids: list[uuid.UUID] | None = None,
     statuses: tuple[str, ...] = ACTIVE_STATUSES,
     reason: str = "cancelled before it started",
+    thread_filter: dict | None = None,
 ) -> Cancelled:
-    """Cancel the unfinished runs selected by ``thread_id``, ``run_ids`` and ``statuses`` (None
-    = no filter), inside the caller's transaction on ``conn``.
+    """Cancel the unfinished runs selected by ``thread_id``, ``run_ids``, ``statuses`` and
+    ``thread_filter`` (an auth filter their thread must pass: ``app.store.filters``) (None = no
+    filter), inside the caller's transaction on ``conn``.
 
     Pending runs end now: ``action="interrupt"`` → ``interrupted`` (error ``UserInterrupt`` with
     ``reason``); ``action="rollback"`` → deleted with the checkpoints an earlier attempt wrote.
@@ -587,6 +598,7 @@ def cancel_in(
         "run_ids": run_ids,
         "statuses": list(statuses),
         "reason": reason,
+        "thread_filter": None if thread_filter is None else filters.param(thread_filter),
     }
     # lock them first: a run moving running -> pending between the two statements below would
     # escape both (READ COMMITTED: each statement sees what was committed when it started)
@@ -620,12 +632,18 @@ def cancel(
     thread_id: uuid.UUID | None = None,
     run_ids: list[uuid.UUID] | None = None,
     statuses: tuple[str, ...] = ACTIVE_STATUSES,
+    thread_filter: dict | None = None,
 ) -> Cancelled:
     """``cancel_in`` in a transaction of its own (single and bulk cancel)."""
     return _transaction(
         db,
         lambda conn: cancel_in(
-            conn, action=action, thread_id=thread_id, run_ids=run_ids, statuses=statuses
+            conn,
+            action=action,
+            thread_id=thread_id,
+            run_ids=run_ids,
+            statuses=statuses,
+            thread_filter=thread_filter,
         ),
         "cancel_runs",
     )

@@ -14,6 +14,8 @@ WITH cancelled AS (
     WHERE status = 'pending' AND 'pending' = ANY(%(statuses)s::text[])
       AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
       AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
+      AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
+          SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
     RETURNING run_id, thread_id, status
 ), thread AS (
     UPDATE threads
@@ -35,6 +37,8 @@ WITH deleted AS (
     WHERE status = 'pending' AND 'pending' = ANY(%(statuses)s::text[])
       AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
       AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
+      AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
+          SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
     RETURNING run_id, thread_id, 'pending'::text AS status
 ), thread AS (
     UPDATE threads
@@ -81,6 +85,8 @@ SET cancel_action = %(action)s, updated_at = now()
 WHERE status = 'running' AND 'running' = ANY(%(statuses)s::text[])
   AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
   AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
+  AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
+      SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
 RETURNING run_id, thread_id, status;
 
 -- name: rollback_run

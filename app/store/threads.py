@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import Conflict, NotFound
+from app.store import filters
 from app.store.db import QUERIES, Database, jsonb
 
 SORT_COLUMNS = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
@@ -47,8 +48,22 @@ def insert(
     return db.fetch_one("create_thread", params | (ttl.params() if ttl else _NO_TTL))
 
 
-def get(db: Database, thread_id: uuid.UUID) -> dict | None:
-    return db.fetch_one("get_thread", {"thread_id": thread_id})
+def get(db: Database, thread_id: uuid.UUID, auth_filter: dict | None = None) -> dict | None:
+    """The thread, or None (absent, or excluded by ``auth_filter``: ``app.store.filters``)."""
+    params = {"thread_id": thread_id, "auth_filter": filters.param(auth_filter)}
+    return db.fetch_one("get_thread", params)
+
+
+def visible_ids(
+    db: Database, thread_ids: list[uuid.UUID], auth_filter: dict | None
+) -> list[uuid.UUID]:
+    """Those of ``thread_ids`` that exist and pass ``auth_filter`` (all of them when None)."""
+    if auth_filter is None:
+        return thread_ids
+    rows = db.fetch(
+        "visible_threads", {"thread_ids": thread_ids, "auth_filter": filters.param(auth_filter)}
+    )
+    return [row["thread_id"] for row in rows]
 
 
 def update(
@@ -66,13 +81,18 @@ def delete(db: Database, thread_id: uuid.UUID) -> bool:
 
 
 def _filters(
-    status: str | None, metadata: dict | None, values: dict | None, ids: list[uuid.UUID] | None
+    status: str | None,
+    metadata: dict | None,
+    values: dict | None,
+    ids: list[uuid.UUID] | None,
+    auth_filter: dict | None = None,
 ) -> dict:
     return {
         "status": status,
         "metadata": jsonb(metadata or {}),
         "values": jsonb(values) if values else None,
         "ids": ids,
+        "auth_filter": filters.param(auth_filter),
     }
 
 
@@ -87,14 +107,16 @@ def search(
     offset: int = 0,
     sort_by: str = "created_at",
     sort_order: str = "desc",
+    auth_filter: dict | None = None,
 ) -> list[dict]:
     """Threads whose metadata and values contain ``metadata`` and ``values`` (JSONB ``@>``),
-    optionally of one ``status`` and among ``ids``, sorted by ``sort_by`` (one of
-    ``SORT_COLUMNS``)."""
+    optionally of one ``status`` and among ``ids``, that pass ``auth_filter``
+    (``app.store.filters``), sorted by ``sort_by`` (one of ``SORT_COLUMNS``)."""
     if sort_by not in SORT_COLUMNS:
         raise ValueError(f"cannot sort threads by {sort_by!r}")
     order_by = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}, thread_id"
-    params = _filters(status, metadata, values, ids) | {"limit": limit, "offset": offset}
+    params = _filters(status, metadata, values, ids, auth_filter)
+    params |= {"limit": limit, "offset": offset}
     return db.fetch("search_threads", params, order_by=order_by)
 
 
@@ -105,9 +127,10 @@ def count(
     metadata: dict | None = None,
     values: dict | None = None,
     ids: list[uuid.UUID] | None = None,
+    auth_filter: dict | None = None,
 ) -> int:
     """How many threads ``search`` would find with the same filters (no paging)."""
-    row = db.fetch_one("count_threads", _filters(status, metadata, values, ids))
+    row = db.fetch_one("count_threads", _filters(status, metadata, values, ids, auth_filter))
     return int(row["count"]) if row else 0
 
 

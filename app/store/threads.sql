@@ -166,3 +166,8 @@ WHERE thread_id IN (
     FOR UPDATE SKIP LOCKED
 )
 RETURNING thread_id;
+
+-- name: visible_threads
+-- Those of a list of threads that exist and whose metadata contains the auth filter.
+SELECT thread_id FROM threads
+WHERE thread_id = ANY(%(thread_ids)s::uuid[]) AND metadata @> %(auth_filter)s;
