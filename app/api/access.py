@@ -2,12 +2,13 @@
 the views make to authorize an action (``app/auth.py`` has the semantics).
 
 Every route is authenticated except ``app.auth.PUBLIC_PATHS`` and CORS preflights: a route added
-later is covered without being listed here. Views call ``authorize(resource, action, value)``
-before touching the store and pass the filter it returns down to the store's queries
-(``app.store.filters``): a row the filter excludes is answered 404, as if it did not exist.
-Runs are authorized as actions on their thread (``threads.create_run`` to create one,
-``threads.read`` to read, join or stream, ``threads.update`` to cancel, ``threads.delete`` to
-delete), as the official server does.
+later is covered without being listed here. ``/dashboard`` (every tenant's runs) is refused (403)
+to a user whose ``threads.search`` handler returns a filter. Views call
+``authorize(resource, action, value)`` before touching the store and pass the filter it
+returns down to the store's queries (``app.store.filters``): a row the filter excludes is
+answered 404, as if it did not exist. Runs are authorized as actions on their thread
+(``threads.create_run`` to create one, ``threads.read`` to read, join or stream,
+``threads.update`` to cancel, ``threads.delete`` to delete), as the official server does.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def register_auth(app: Flask, auth: Authenticator | None) -> None:
         if request.method == "OPTIONS" or _is_public(request.path):
             return
         g.auth_user = auth.authenticate(_request_info())
+        if request.blueprint == "dashboard" and authorize("threads", "search", {}) is not None:
+            # the operator's page shows every tenant's runs: not for a user whose auth filter
+            # restricts what they may see
+            raise AuthError(403, "The dashboard shows every user's runs; your access is filtered")
 
 
 def authorized_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> dict[str, Any]:

@@ -29,10 +29,10 @@ from marshmallow import ValidationError
 
 from app import protocol_stream
 from app.api import schemas
+from app.api.access import AuthError, authorized_run
 from app.api.common import resolve_assistant, services
 from app.api.runs import _after_create
 from app.errors import Conflict, InvalidInput, NotFound
-from app.run_requests import build_run
 from app.store import runs as run_store
 from app.store import threads as thread_store
 
@@ -178,6 +178,8 @@ def handle(thread_id: uuid.UUID, command: dict[str, Any]) -> dict[str, Any]:
         return error(command_id, "invalid_argument", str(exc))
     except NotFound as exc:
         return error(command_id, "no_such_run", str(exc))
+    except AuthError as exc:  # the auth handler refused the run (app/auth.py)
+        return error(command_id, "permission_denied", exc.detail)
 
 
 def _insert_protocol_run(thread_id: uuid.UUID, body: dict[str, Any]) -> tuple[uuid.UUID, int]:
@@ -185,7 +187,7 @@ def _insert_protocol_run(thread_id: uuid.UUID, body: dict[str, Any]) -> tuple[uu
     svc = services()
     loaded = schemas.RunCreateSchema().load(body)
     assistant = resolve_assistant(loaded["assistant_id"])
-    fields = build_run(assistant, loaded, thread_id)
+    fields = authorized_run(assistant, loaded, thread_id)
     fields["kwargs"]["protocol"] = "v3"
     seq = protocol_stream.mark_run_start(svc.redis, thread_id, fields["run_id"])
     try:

@@ -38,7 +38,8 @@ from app.api import thread_commands
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
 from app.api.thread_commands import ProtocolError
-from app.api.threads import load_thread
+from app.api.threads import check_existing_thread, load_thread
+from app.errors import NotFound
 from app.services import Services
 from app.streams import client_gone, streams_closing
 
@@ -48,6 +49,7 @@ blp = Blueprint(
     "thread_stream", __name__, description="The thread-streaming protocol (commands, SSE)"
 )
 sock = Sock()
+POLICY_VIOLATION = 1008  # WebSocket close code (RFC 6455 §7.4.1)
 
 BLOCK_MS = 1000  # one XREAD waits this long for events (milliseconds)
 IDLE_CHECK_SECONDS = 4.0  # a keep-alive comment after this long without events (seconds)
@@ -69,6 +71,7 @@ def _body() -> Any:
 def command(thread_id: str) -> Response:
     """One protocol command on the thread (``run.start``, ``input.respond``, ...)."""
     tid = parse_uuid(thread_id, "thread")
+    check_existing_thread(tid)
     payload = _body()
     refused = thread_commands.check_envelope(payload)
     if refused is not None:
@@ -144,6 +147,11 @@ def _matching_events(
 def stream_events_ws(ws: Any, thread_id: str) -> None:
     """The WebSocket transport: commands in, answers and matching events out."""
     tid = parse_uuid(thread_id, "thread")
+    try:
+        check_existing_thread(tid)
+    except NotFound as exc:  # another user's thread: as if it did not exist
+        ws.close(reason=POLICY_VIOLATION, message=str(exc))
+        return
     svc = services()
     subscriptions: dict[str, tuple[dict[str, Any], int]] = {}
     active: list[tuple[dict[str, Any], int]] = []

@@ -41,6 +41,21 @@ def load_thread(thread_id: str | uuid.UUID, auth_action: str = "read", **value: 
     return row
 
 
+def check_existing_thread(thread_id: uuid.UUID, auth_action: str = "read") -> dict | None:
+    """Authorize ``threads.<auth_action>`` on a thread that may not exist yet (a command may
+    create it): returns the auth filter. An existing thread the filter excludes is refused.
+
+    Raises:
+        NotFound: the thread exists and the filter excludes it. AuthError: refused.
+    """
+    auth_filter = authorize("threads", auth_action, {"thread_id": thread_id})
+    if auth_filter is not None:
+        db = services().db
+        if thread_store.get(db, thread_id, auth_filter) is None and thread_store.get(db, thread_id):
+            raise NotFound(f"Thread with ID {thread_id} not found")
+    return auth_filter
+
+
 def check_thread(thread_id: uuid.UUID, auth_action: str, **value: Any) -> dict | None:
     """Authorize ``threads.<auth_action>`` on a thread that may no longer exist (a finished
     stateless run's): returns the auth filter. With a filter, the thread must exist and pass it.

@@ -9,9 +9,12 @@ and changed nothing of alice's, and that alice's data is intact and still hers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import json
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,10 @@ from typing import Any
 
 import psycopg
 import pytest
+import simple_websocket
 from psycopg.rows import dict_row
+from simple_websocket import ConnectionClosed
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.auth import PUBLIC_PATHS, AuthError, User
@@ -146,6 +152,12 @@ def test_bob_can_neither_see_nor_touch_anything_of_alices(
     assert as_bob("POST", "/threads/search", 200, json={"ids": [tid]}) == []
     assert as_bob("POST", "/threads/count", 200, json={}) == 0
     as_bob("GET", f"/threads/{tid}/stream")
+    # the thread-streaming protocol (its WebSocket twin: test_websocket_of_another_users_thread)
+    command = {"id": 1, "method": "run.start", "params": {"assistant_id": "noop", "input": {}}}
+    as_bob("POST", f"/threads/{tid}/commands", json=command)
+    as_bob("POST", f"/threads/{tid}/commands", json={"id": 2, "method": "agent.getTree"})
+    as_bob("POST", f"/threads/{tid}/stream/events", json={"channels": ["values"]})
+    tried.add(("/threads/<thread_id>/stream/events", "GET"))  # the WebSocket: below
     # runs: as actions on alice's thread
     run_body = {"assistant_id": "noop", "input": {}}
     for path in ("runs", "runs/wait", "runs/stream"):
@@ -188,6 +200,9 @@ def test_bob_can_neither_see_nor_touch_anything_of_alices(
     assert [(item["namespace"], item["value"]) for item in found] == [(["bob", "notes"], {"v": 2})]
     listed = as_bob("POST", "/store/namespaces", 200, json={})["namespaces"]
     assert listed == [["bob", "notes"]]
+    # the operator's page shows everyone's runs: not for a user whose access is filtered
+    as_bob("GET", "/dashboard", 403)
+    as_bob("GET", "/dashboard/static/dashboard.css", 403)
     # what bob may do on his own: create threads, stateless runs, assistants, crons
     as_bob("POST", "/threads", 200, json={})
     for path in ("/runs", "/runs/wait", "/runs/stream"):
@@ -383,3 +398,38 @@ def test_a_cron_runs_in_the_name_of_its_creator(owner_app: Any, database_url: st
     assert client.get(f"{path}/runs/{run['run_id']}", headers=ALICE).status_code == 200
     assert client.get(path, headers=BOB).status_code == 404
     assert client.get(f"{path}/runs/{run['run_id']}", headers=BOB).status_code == 404
+
+
+@pytest.fixture
+def served_owner_app(owner_app: Any) -> Iterator[str]:
+    """``owner_app`` served over HTTP on 127.0.0.1 (WebSocket routes need a real server)."""
+    server = make_server("127.0.0.1", 0, owner_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_websocket_of_another_users_thread(owner_app: Any, served_owner_app: str) -> None:
+    client = owner_app.test_client()
+    tid = client.post("/threads", json={}, headers=ALICE).get_json()["thread_id"]
+    url = f"ws://{served_owner_app}/threads/{tid}/stream/events"
+    # the handshake without credentials is answered 401 before any upgrade
+    with client.get(f"/threads/{tid}/stream/events") as response:
+        assert response.status_code == 401
+    bob = simple_websocket.Client(url, headers=BOB)
+    try:
+        with pytest.raises(ConnectionClosed) as closed:
+            bob.receive(timeout=10)
+        assert closed.value.reason == 1008  # policy violation: as if the thread did not exist
+    finally:
+        with contextlib.suppress(ConnectionClosed):  # closed by the server already
+            bob.close()
+    alice = simple_websocket.Client(url, headers=ALICE)
+    try:
+        alice.send(json.dumps({"id": 1, "method": "agent.getTree"}))
+        answer = json.loads(alice.receive(timeout=10))
+        assert answer["id"] == 1  # served (the thread has no run yet: an error answer)
+    finally:
+        alice.close()
