@@ -14,6 +14,7 @@ and creates nothing; the same key with a different request is a 422. Keys are ke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from flask import current_app, request, stream_with_context
 
 from app import protocol_stream
 from app.api import schemas
-from app.api.access import authorize, authorized_run
+from app.api.access import authorize, authorized_run, user_identity
 from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
 from app.api.errors import parse_uuid
 from app.api.threads import check_thread, load_thread, with_default_ttl
@@ -72,7 +73,8 @@ def _idempotency_key(
 ) -> run_store.IdempotencyKey | None:
     """The request's ``Idempotency-Key`` (plus ``suffix``), fingerprinted with ``target`` (what
     the path names) and ``body`` (default: the JSON body as the client sent it); None without
-    the header.
+    the header. With auth on, keys are per user (prefixed with a digest of the identity): one
+    user's key never answers another user's run.
 
     Raises:
         InvalidInput: an empty, too long or non-ASCII key.
@@ -84,6 +86,9 @@ def _idempotency_key(
         raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
     if body is _WHOLE_BODY:
         body = _raw_body()
+    identity = user_identity()
+    if identity is not None:
+        key = f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}:{key}"
     return run_store.IdempotencyKey.of(key + suffix, {**target, "body": body})
 
 

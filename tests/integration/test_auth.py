@@ -433,3 +433,18 @@ def test_websocket_of_another_users_thread(owner_app: Any, served_owner_app: str
         assert answer["id"] == 1  # served (the thread has no run yet: an error answer)
     finally:
         alice.close()
+
+
+def test_idempotency_keys_are_per_user(owner_app: Any) -> None:
+    client = owner_app.test_client()
+    body = {"assistant_id": "noop", "input": {"x": 1}}
+
+    def create(headers: dict[str, str]) -> dict:
+        with client.post("/runs", json=body, headers={**headers, "Idempotency-Key": "k1"}) as r:
+            assert r.status_code == 200
+            return r.get_json()
+
+    alices = create(ALICE)
+    assert create(ALICE)["run_id"] == alices["run_id"]  # her retry: her run
+    bobs = create(BOB)
+    assert bobs["run_id"] != alices["run_id"] and bobs["metadata"]["owner"] == "bob"

@@ -48,3 +48,27 @@ def test_values_are_read_and_durations_may_be_fractions():
 def test_invalid_values_are_refused_with_the_variable_named(name, value):
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_env({name: value})
+
+
+def test_request_limits_and_api_keys_are_read():
+    s = Settings.from_env(
+        {
+            "CALLBOARD_MAX_STREAMS": "7",
+            "CALLBOARD_MAX_BATCH_RUNS": "3",
+            "CALLBOARD_MAX_JSON_DEPTH": "20",
+            "CALLBOARD_API_STATEMENT_TIMEOUT_SECONDS": "2.5",
+            "CALLBOARD_API_KEYS": "k1, k2",
+        }
+    )
+    assert (s.max_streams, s.max_batch_runs, s.max_json_depth) == (7, 3, 20)
+    assert s.api_statement_timeout_seconds == 2.5
+    assert s.api_keys == ("k1", "k2")
+    defaults = Settings.from_env({})
+    assert (defaults.max_streams, defaults.max_batch_runs, defaults.max_json_depth) == (
+        200,
+        100,
+        100,
+    )
+    assert defaults.api_statement_timeout_seconds == 30 and defaults.api_keys == ()
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"CALLBOARD_MAX_STREAMS": "0"})
