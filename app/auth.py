@@ -21,8 +21,9 @@ Two modes, off unless configured:
   compared in constant time. The identity is ``api-key-<n>`` (n = the key's position). With both
   modes, the key is checked first, then the custom handler runs.
 
-Handlers are ``async`` (the SDK requires it); each gthread thread runs them on an event loop of
-its own, kept for the thread's life.
+Handlers are ``async`` (the SDK requires it, asking that their IO be non-blocking); they run on
+one event loop per process, in a daemon thread started on first use (after gunicorn forks), as an
+ASGI server would run them: a request thread waits for its handler's result.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import asyncio
 import hmac
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,15 +138,28 @@ class User:
 
 ANONYMOUS = User({"identity": "anonymous", "is_authenticated": False})
 
-_loops = threading.local()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _handler_loop() -> asyncio.AbstractEventLoop:
+    """The process's handler loop (a new one in a forked child: threads do not survive fork)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="callboard-auth-handlers", daemon=True
+            ).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
 
 
 def run_handler(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run an ``async`` handler to completion on this thread's event loop."""
-    loop = getattr(_loops, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _loops.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(coroutine)
+    """Run an ``async`` handler to completion on the process's handler loop and return its
+    result (or raise what it raised)."""
+    return asyncio.run_coroutine_threadsafe(coroutine, _handler_loop()).result()
 
 
 @dataclass(frozen=True)
