@@ -4,17 +4,17 @@ Two modes, off unless configured:
 
 - **Custom auth**: ``langgraph.json`` ``"auth": {"path": "./auth.py:auth"}`` names a
   ``langgraph_sdk.Auth`` instance. Its ``@auth.authenticate`` handler runs on every request but
-  ``PUBLIC_PATHS`` (``/ok``, ``/info``, ``/metrics``, ``/openapi.json``, ``/docs``), called with the parameters
-  it names among ``request`` (the Flask request), ``body`` (the parsed JSON body or None),
-  ``path``, ``method``, ``path_params``, ``query_params``, ``headers`` (``{bytes: bytes}``, keys
-  lower-case) and ``authorization`` (the header's value or None). It returns an identity string
-  or a user dict/object (``identity``, optional ``permissions``, ``display_name``); raising
+  ``PUBLIC_PATHS`` (``/ok``, ``/info``, ``/metrics``, ``/openapi.json``, ``/docs``), called with
+  the parameters it names among ``request`` (the Flask request), ``body`` (the parsed JSON body or
+  None), ``path``, ``method``, ``path_params``, ``query_params``, ``headers`` (``{bytes: bytes}``,
+  keys lower-case) and ``authorization`` (the header's value or None). It returns an identity
+  string or a user dict/object (``identity``, optional ``permissions``, ``display_name``); raising
   ``Auth.exceptions.HTTPException`` answers its status, detail and headers. Its ``@auth.on``
-  handlers are then called per action (``authorize``): the most specific one of
-  (resource, action), (resource, ``*``), (``*``, action), then the global one; none → allowed.
-  A handler returns None/True (allowed), False (403) or a filter dict restricting what the
-  request may see and touch (``app.store.filters``); it may change ``value`` (stamp
-  ``metadata.owner``, rewrite a store namespace) and the server uses the changed value.
+  handlers are then called per action (``authorize``): the most specific one of (resource, action),
+  (resource, ``*``), (``*``, action), then the global one; none → allowed. A handler returns
+  None/True (allowed), False (403) or a filter dict restricting what the request may see and touch
+  (``app.store.filters``); it may change ``value`` (stamp ``metadata.owner``, rewrite a store
+  namespace) and the server uses the changed value.
 - **API keys** (no handlers to write): ``CALLBOARD_API_KEYS`` = comma-separated keys. Every
   request but the public paths must carry one in ``x-api-key`` (what ``langgraph-sdk`` sends from
   ``api_key=`` / ``LANGGRAPH_API_KEY``, and Studio) or ``Authorization: Bearer <key>``; keys are

@@ -36,7 +36,7 @@ from tests.auth_support import ALLOW_ALL_AUTH, OWNER_AUTH, registry_with_auth
 ALICE = {"Authorization": "Bearer token-alice"}
 BOB = {"Authorization": "Bearer token-bob"}
 # what no route of the API needs to be tried for: the docs and the liveness/info routes
-NOT_TRIED = {"/docs", "/docs/assets/<path:filename>", "/openapi.json", "/ok", "/info"}
+NOT_TRIED = {"/docs", "/docs/assets/<path:filename>", "/openapi.json", "/ok", "/info", "/metrics"}
 
 
 @pytest.fixture
