@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -463,3 +464,118 @@ class PostgresCluster:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- network faults: a proxy the test can cut, a receiver that tarpits -------------------------
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to ``target_port`` (one thread pair per connection), so that a
+    test can cut one process from a server while the others still reach it: ``cut(seconds)``
+    drops every connection through it and refuses new ones for ``seconds``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._cut_until = 0.0
+        self.cuts = 0
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def cut(self, seconds: float) -> None:
+        """Drop every connection now and refuse new ones for ``seconds``."""
+        with self._lock:
+            self._cut_until = time.monotonic() + seconds
+            self.cuts += 1
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            _close(conn)
+
+    def close(self) -> None:
+        self.cut(1e9)
+        _close(self.server)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with self._lock:
+                refused = time.monotonic() < self._cut_until
+            if refused:
+                _close(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+class Tarpit:
+    """An HTTP "receiver" on 127.0.0.1 that reads each request, sends ``prefix`` and then one
+    byte every 0.2 s until stopped (a webhook endpoint that tarpits). ``connections`` counts the
+    requests it got."""
+
+    HEADERS = b"HTTP/1.1 200 OK\r\nX-Slow: "  # never ends its headers
+    BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n"  # a body that never ends
+
+    def __init__(self, prefix: bytes = HEADERS) -> None:
+        self.prefix = prefix
+        self.stopped = threading.Event()
+        self.connections = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(self.prefix)
+                while not self.stopped.wait(0.2):
+                    conn.sendall(b"a")
+            except OSError:
+                return  # the sender gave up and closed
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.server.close()

@@ -3,8 +3,8 @@ answers), plus ``"errors": {field: [messages]}`` for validation, with the right 
 
     NotFound → 404, Conflict → 409, InvalidInput / validation / malformed JSON → 422,
     body too large → 413, AuthError → its status (401, 403, a handler's own),
-    StoreUnavailable / QueryTimeout → 503, Overloaded → 503 with ``Retry-After``,
-    anything unexpected → 500 (logged).
+    StoreUnavailable / QueryTimeout → 503, a Redis error → 503 with ``Retry-After: 1``,
+    Overloaded → 503 with ``Retry-After``, anything unexpected → 500 (logged).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import psycopg.errors
+import redis
 from flask import Flask, jsonify
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -94,6 +95,13 @@ def register_error_handlers(app: Flask) -> None:
     def unavailable(exc: StoreUnavailable) -> Any:
         logger.error("store unavailable: %s", exc)
         return _body(503, "service temporarily unavailable, retry later")
+
+    @app.errorhandler(redis.RedisError)  # Redis down or unreachable (streams, joins, cancels)
+    def redis_unavailable(exc: redis.RedisError) -> Any:
+        logger.error("redis unavailable: %s", exc)
+        response = _body(503, "service temporarily unavailable, retry later")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -10,8 +10,8 @@ server answers). An update is refused (409) while a run of the thread is pending
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import InvalidUpdateError
@@ -25,7 +25,10 @@ from app.api.common import Blueprint, services
 from app.api.threads import load_thread
 from app.errors import InvalidInput, NotFound
 from app.store import threads as thread_store
+from app.store.db import retrying
 from app.streams import publish_state_update
+
+T = TypeVar("T")
 
 blp = Blueprint("thread_state", __name__, description="A thread's state and history")
 
@@ -150,11 +153,17 @@ def _config(row: dict, checkpoint: dict | None = None) -> RunnableConfig:
 
 
 def _require_checkpoint(config: RunnableConfig) -> None:
-    if services().saver.get_tuple(config) is None:
+    if _read(lambda: services().saver.get_tuple(config), "read_checkpoint") is None:
         conf = config["configurable"]
         raise NotFound(
             f"Checkpoint {conf['checkpoint_id']!r} not found in thread {conf['thread_id']}"
         )
+
+
+def _read(read: Callable[[], T], what: str) -> T:
+    """A read through LangGraph's checkpointer, retried as the store's own units of work are
+    (``app.store.db.retrying``: a connection a Postgres restart killed, a failover)."""
+    return retrying(read, budget_seconds=services().db.retry_seconds, what=what)
 
 
 def _state(row: dict, checkpoint: dict | None, subgraphs: bool, fields: list[str] | None) -> Any:
@@ -165,7 +174,9 @@ def _state(row: dict, checkpoint: dict | None, subgraphs: bool, fields: list[str
     graph = thread_graph(row)
     if graph is None:
         return _select(_empty_state(str(row["thread_id"]), checkpoint_id), fields)
-    return dump_state(graph.get_state(config, subgraphs=subgraphs), fields)
+    return dump_state(
+        _read(lambda: graph.get_state(config, subgraphs=subgraphs), "get_state"), fields
+    )
 
 
 @blp.route("/threads/<thread_id>/state", methods=["GET"])
@@ -262,8 +273,13 @@ def _history(
     before_config: RunnableConfig | None = (
         {"configurable": {"checkpoint_id": before_id}} if before_id else None
     )
-    snapshots = graph.get_state_history(
-        _config(row, checkpoint), limit=limit, before=before_config, filter=metadata or None
+    snapshots = _read(
+        lambda: list(
+            graph.get_state_history(
+                _config(row, checkpoint), limit=limit, before=before_config, filter=metadata or None
+            )
+        ),
+        "get_state_history",
     )
     return [dump_state(s, fields) for s in snapshots]
 

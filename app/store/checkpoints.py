@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -107,5 +107,12 @@ class FencedPostgresSaver(AsyncPostgresSaver):
 
 def sync_saver(pool: ConnectionPool) -> PostgresSaver:
     """A read-side checkpointer for the web process (state, history); ``pool`` must hand out
-    autocommit connections with ``dict_row`` and ``prepare_threshold=0`` as the saver expects."""
-    return PostgresSaver(pool)  # type: ignore[arg-type]
+    autocommit connections with ``dict_row`` and ``prepare_threshold=0`` as the saver expects.
+
+    Without LangGraph's per-saver ``threading.Lock``: it guards one shared connection, but each
+    call here borrows a connection of its own from the pool, and the lock would make every state
+    and history read of the web process wait for the one in progress (one long history read
+    would hold them all)."""
+    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    saver.lock = nullcontext()  # type: ignore[assignment]
+    return saver

@@ -33,7 +33,7 @@ def test_a_worker_whose_loop_is_blocked_loses_its_runs_and_still_shuts_down(
     rows = wait_terminal(settings.database_url, [run_id], timeout=60)
     assert rows[run_id]["status"] == "success" and rows[run_id]["attempt"] == 2
     events = [(e.attempt, e.event) for e in read_ledger_timed(ledger)]
-    assert events == [(1, "start"), (2, "start"), (2, "end")]
+    assert events == [(1, "start"), (1, "freeze"), (2, "start"), (2, "end")]
 
     stalled.signal(signal.SIGTERM)
     assert stalled.wait(timeout=60) == 0, stalled.output()

@@ -5,7 +5,8 @@
 test can count how many times each run was executed, by which process and when, across real
 worker processes (``tests.support.read_ledger``). Events: ``start``; ``end`` (the graph's work is
 done, just before it returns); ``cancel`` (the attempt was stopped from outside: a cancel, a lost
-lease, a shutdown).
+lease, a shutdown); ``freeze`` and ``thaw`` around a ``block`` or ``hold_gil`` fault (the
+process's attempts make no progress in between).
 Input: ``{"sleep": seconds = 0, "crash": bool = False, "fail": str | None, "block": seconds = 0,
 "hold_gil": seconds = 0}``: ``block`` calls ``time.sleep`` on the event loop (an async node that
 blocks), ``hold_gil`` spins without letting another thread of the process run (a sync node in C
@@ -63,9 +64,13 @@ async def ledger(input: dict[str, Any], config: RunnableConfig) -> dict[str, Any
         os._exit(17)  # a worker process dying mid-run, as a segfault or OOM kill would
     first = config.get("metadata", {}).get("run_attempt") == 1
     if input.get("block") and first:
+        _record(config, "freeze")
         time.sleep(float(input["block"]))  # blocks the event loop (the GIL is released)
+        _record(config, "thaw")
     if input.get("hold_gil") and first:
+        _record(config, "freeze")
         _hold_gil(float(input["hold_gil"]))
+        _record(config, "thaw")
     try:
         await asyncio.sleep(float(input.get("sleep", 0)))
     except asyncio.CancelledError:

@@ -7,8 +7,6 @@ The tarpit is a raw socket server on 127.0.0.1 (``CALLBOARD_WEBHOOK_ALLOW_PRIVAT
 from __future__ import annotations
 
 import datetime
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +18,7 @@ from app import webhook_target
 from app.store import webhooks as webhook_store
 from sweeper.webhooks import retry_webhooks
 from tests.integration.run_helpers import sql
-from tests.support import wait_for
+from tests.support import Tarpit, wait_for
 from workers.actors.execute_run import execute_run
 from workers.webhooks import WebhookPolicy
 
@@ -28,46 +26,7 @@ pytestmark = pytest.mark.timeout(180)
 
 # what the tarpit sends before it dribbles: nothing of the headers' end, or whole headers
 # announcing a body far longer than it will ever send
-PREFIXES = {
-    "headers": b"HTTP/1.1 200 OK\r\nX-Slow: ",
-    "body": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
-}
-
-
-class Tarpit:
-    """Accepts every connection, reads the request, sends ``prefix`` and then one byte every
-    0.2 s until stopped. ``connections`` counts the requests it got."""
-
-    def __init__(self, prefix: bytes) -> None:
-        self.prefix = prefix
-        self.stopped = threading.Event()
-        self.connections = 0
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
-
-    def _dribble(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                conn.sendall(self.prefix)
-                while not self.stopped.wait(0.2):
-                    conn.sendall(b"a")
-            except OSError:
-                return  # the sender gave up and closed
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.server.close()
+PREFIXES = {"headers": Tarpit.HEADERS, "body": Tarpit.BODY}
 
 
 @pytest.fixture(params=sorted(PREFIXES))
