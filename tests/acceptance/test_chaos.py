@@ -435,7 +435,7 @@ def _check_and_measure(
             "sweep_interval_seconds": SWEEP,
             "workers": WORKERS,
             "jobs_per_worker": 10,
-            "max_attempts": settings.max_attempts,
+            "max_attempts": MAX_ATTEMPTS,
             "cpus": os.cpu_count(),
         },
         "runs": RUNS,

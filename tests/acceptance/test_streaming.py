@@ -623,10 +623,9 @@ def test_a_stream_served_by_other_web_instances_loses_and_repeats_nothing(stack:
                     parts.append(part)
                     if len(parts) == 4:
                         web3.signal(signal.SIGTERM)
-                        stopping_since = time.monotonic()
                         assert web3.wait(timeout=30) == 0
-                        # well before the run (6 s) and gunicorn's graceful timeout (10 s) end
-                        assert time.monotonic() - stopping_since < 4
+                        # it did not wait for the run to end: the run still runs
+                        assert client1.runs.get(thread_id, run_id)["status"] == "running"
             _assert_ids_increase(parts)
             assert _pairs(parts) == _ticker_events(30, 0.2, run_id)
             assert second.routed[0] == web3.port and web1.port in second.routed

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -384,11 +383,9 @@ def test_cancel_of_a_running_run_stops_it_quickly(client, runtime):
                 what="the sleeper running on the executor",
             )
             assert _get(db, run_id)["status"] == RunStatus.RUNNING
-            started = time.monotonic()
             response = client.post(f"/threads/{thread_id}/runs/{run['run_id']}/cancel")
             assert response.status_code == 202
-            future.result(timeout=10)
-            assert time.monotonic() - started < 5
+            future.result(timeout=10)  # the graph sleeps 30 s: stopped, not run to its end
         finally:
             runtime.executor.stop(run_id, StopReason.SHUTDOWN)  # never wait out the 30 s
 
@@ -526,13 +523,11 @@ def test_worker_whose_run_is_requeued_stops_and_discards(runtime, ledger):
             wait_for(lambda: executions(ledger), timeout=10, what="the graph started")
             row = _get(db, run_id)
             claim = run_store.Claim(run=row, claim_token=row["claim_token"], version=row["version"])
-            started = time.monotonic()
             requeued = run_store.requeue(db, claim, reason="heartbeat lapsed", max_attempts=3)
             assert requeued["status"] == RunStatus.PENDING
             # a write that held the lease committed before the requeue could take the row
             checkpoints = checkpoint_count(db, run["thread_id"])
             future.result(timeout=10)  # the heartbeat's lease check stops the attempt
-            assert time.monotonic() - started < 5
         finally:
             runtime.executor.stop(run_id, StopReason.SHUTDOWN)
 

@@ -355,6 +355,8 @@ def test_search_and_count_by_values_status_ids_and_extract(stack: Stack) -> None
                 if (await client.runs.get(busy, running["run_id"]))["status"] == "running":
                     break
                 await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the sleeper run never started running (30 s)")
 
             async def found(**filters: Any) -> list[str]:
                 threads = await client.threads.search(metadata=owner, limit=50, **filters)
