@@ -53,6 +53,22 @@ _NOT_GLOBAL_V6 = tuple(
 )
 
 
+class WebhookHostUnresolved(InvalidInput):
+    """The webhook's host did not resolve. ``transient``: the resolver failed for a moment
+    (``EAI_AGAIN``, a timeout), rather than answering that the name does not exist: the same
+    URL may be accepted a moment later (a cron tries its occurrence again)."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == socket.EAI_AGAIN
+    return isinstance(exc, OSError)  # a timeout, a resolver unreachable
+
+
 @dataclass(frozen=True)
 class WebhookTarget:
     """A checked webhook URL: its ``host``, ``port`` and the ``addresses`` (IP strings, in the
@@ -115,7 +131,9 @@ def check_webhook_url(url: str, *, allow_private: bool | None = None) -> Webhook
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError, ValueError) as exc:
-        raise InvalidInput(f"webhook: cannot resolve host {host!r} ({exc})") from None
+        raise WebhookHostUnresolved(
+            f"webhook: cannot resolve host {host!r} ({exc})", transient=_transient(exc)
+        ) from None
     addresses: list[str] = []
     for info in infos:
         text = str(info[4][0]).split("%", 1)[0]

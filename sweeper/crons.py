@@ -33,6 +33,7 @@ from app.run_requests import build_run
 from app.store import crons as cron_store
 from app.store import runs as run_store
 from app.store.db import Database
+from app.webhook_target import WebhookHostUnresolved
 from workers.broker import send_execute_run
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,15 @@ def plan_occurrence(
         return None, next_run_date
     try:
         run = build_run(assistant, run_request(cron), cron["thread_id"])
+    except WebhookHostUnresolved as exc:
+        following = schedule.next_until(cron["next_run_date"], cron["end_time"])
+        if exc.transient and (following is None or following > now):
+            # a resolver failing for a moment: this occurrence stays due (the next tick tries
+            # again), until the following one is due
+            logger.warning("cron %r: %s; trying this occurrence again", cron_id, exc)
+            return None, cron["next_run_date"]
+        logger.error("cron %r: its payload builds no run (%s)", cron_id, exc)
+        return None, next_run_date
     except CallboardError as exc:
         logger.error("cron %r: its payload builds no run (%s)", cron_id, exc)
         return None, next_run_date

@@ -9,6 +9,7 @@ hand (or computed here with ``zoneinfo``), not with the code under test.
 from __future__ import annotations
 
 import datetime
+import socket
 import threading
 import typing
 import uuid
@@ -689,3 +690,54 @@ def test_cron_runs_execute_to_success(client, runtime, ledger, thread_id):
         (run,) = runs_of(runtime.db, cron_id)
         assert run["status"] == "success", run
         assert run["output"] == {"ok": True, "echo": echo}
+
+
+# --- a transient failure to build an occurrence's run (issue 11, item 9) ----------------------
+# The webhook host of the payload does not resolve for a moment (EAI_AGAIN): the occurrence stays
+# due and fires at the next tick (before the fix next_run_date moved on: it fired zero times).
+
+PUBLIC = "93.184.215.14"  # a public address (the webhook is never POSTed here)
+
+
+def test_a_transient_failure_to_build_the_run_retries_the_occurrence(
+    client: Any, db: Any, rclient: Any, actor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = {"fail": False}
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if resolver["fail"]:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    cron = make_cron(client, schedule="*/5 * * * *", webhook="http://hooks.example.com/cb")
+    due = parse_ts(cron["next_run_date"])
+    now = due + datetime.timedelta(seconds=30)
+
+    resolver["fail"] = True
+    assert fire_due_crons(db, rclient, actor, now) == 0
+    assert cron_row(db, cron["cron_id"])["next_run_date"] == due  # still due
+    resolver["fail"] = False
+    assert fire_due_crons(db, rclient, actor, now + datetime.timedelta(seconds=5)) == 1
+    assert len(runs_of(db, cron["cron_id"])) == 1
+    assert cron_row(db, cron["cron_id"])["next_run_date"] == due + datetime.timedelta(minutes=5)
+
+
+def test_a_transient_failure_past_the_next_occurrence_moves_on(
+    client: Any, db: Any, rclient: Any, actor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retried only until the following occurrence is due: then that one is next."""
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example.com" and failing:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC, port))]
+
+    failing = False
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    cron = make_cron(client, schedule="*/5 * * * *", webhook="http://hooks.example.com/cb")
+    due = parse_ts(cron["next_run_date"])
+    failing = True
+    late = due + datetime.timedelta(minutes=7)
+    assert fire_due_crons(db, rclient, actor, late) == 0
+    assert cron_row(db, cron["cron_id"])["next_run_date"] == due + datetime.timedelta(minutes=10)
