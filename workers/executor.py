@@ -6,7 +6,8 @@ in the loop's thread pool, sized to ``N_JOBS_PER_WORKER``. A Dramatiq worker thr
 ``Executor.execute`` and blocks until the run's coroutine ends; ``cancel`` cancels the coroutine
 from any thread (a cancel request, a lost lease, shutdown). A sync node that ignores cancellation
 keeps its pool thread until it returns, but the attempt ends at once and its late checkpoint
-writes are refused by the fence (``app.store.checkpoints``).
+writes are refused by the fence (``app.store.checkpoints``). The long-term store (``store``) is
+not fenced: a stale attempt may write to it until it is stopped (at-least-once; README).
 """
 
 from __future__ import annotations

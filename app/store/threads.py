@@ -211,8 +211,18 @@ def update_state(db: Database, thread_id: uuid.UUID, write: Callable[[], StateWr
 def delete_expired(db: Database, now: datetime.datetime, limit: int) -> list[str]:
     """Delete up to ``limit`` threads whose ``delete`` TTL passed before ``now`` and that have no
     pending or running run (with their runs and checkpoints). Returns their ids."""
-    rows = db.fetch("delete_expired_threads", {"now": now, "limit": limit})
-    return [row["thread_id"] for row in rows]
+
+    def work(conn: Any) -> list[str]:
+        with conn.transaction():
+            params = {"now": now, "limit": limit}
+            locked = conn.execute(QUERIES["lock_expired_threads"], params).fetchall()
+            if not locked:
+                return []
+            ids = [row["thread_id"] for row in locked]
+            rows = conn.execute(QUERIES["delete_expired_threads"], {"thread_ids": ids}).fetchall()
+            return [row["thread_id"] for row in rows]
+
+    return db.run(work, "delete_expired_threads")
 
 
 def trim_expired(db: Database, now: datetime.datetime, limit: int) -> list[uuid.UUID]:

@@ -124,22 +124,30 @@ WITH target AS (
 )
 SELECT thread_id FROM target;
 
+-- name: lock_expired_threads
+-- Threads whose TTL (strategy delete) passed before now and that have no unfinished run, locked
+-- for delete_expired_threads (at most limit; rows another sweeper holds are skipped). Once they
+-- are locked no run can be created in them (its insert waits for the lock).
+SELECT t.thread_id FROM threads t
+WHERE t.expires_at <= %(now)s AND t.ttl_strategy = 'delete'
+  AND NOT EXISTS (
+      SELECT 1 FROM runs r
+      WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'running'))
+ORDER BY t.expires_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
 -- name: delete_expired_threads
--- Threads whose TTL (strategy delete) passed before now and that have no unfinished run: delete
--- them, their runs and checkpoints (at most limit per call; rows another sweeper holds are
--- skipped). Returns the deleted ids.
-WITH expired AS (
-    SELECT t.thread_id FROM threads t
-    WHERE t.expires_at <= %(now)s AND t.ttl_strategy = 'delete'
+-- Delete the threads locked by lock_expired_threads, their runs and checkpoints, unless a run
+-- of theirs is unfinished: checked again in this statement of its own, whose snapshot sees a run
+-- committed after lock_expired_threads' snapshot and before its lock. Returns the deleted ids.
+WITH deleted AS (
+    DELETE FROM threads t
+    WHERE t.thread_id = ANY(%(thread_ids)s::uuid[])
       AND NOT EXISTS (
           SELECT 1 FROM runs r
           WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'running'))
-    ORDER BY t.expires_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), deleted AS (
-    DELETE FROM threads WHERE thread_id IN (SELECT thread_id FROM expired)
-    RETURNING thread_id::text AS thread_id
+    RETURNING t.thread_id::text AS thread_id
 ), checkpoints AS (
     DELETE FROM checkpoints WHERE thread_id IN (SELECT thread_id FROM deleted)
 ), writes AS (

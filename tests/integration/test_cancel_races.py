@@ -129,3 +129,66 @@ def test_a_cancel_is_not_lost_when_its_run_is_handed_back_meanwhile(
     row = run_store.get(db, claim.run_id)
     assert row["status"] == RunStatus.INTERRUPTED, row["status"]
     assert run_store.claim(db, claim.run_id, row["version"], "w2") is None
+
+
+# --- the TTL sweep and a run created at the same moment (issue 11, item 9) ----------------------
+
+
+def test_a_thread_expiring_as_a_run_is_created_keeps_the_run_or_refuses_it(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep locks the expired threads, then deletes them with the check for unfinished runs
+    made again in a statement of its own. A run created between the two waits for the lock and
+    is refused (no thread), never committed and then deleted with the thread (before the fix
+    one statement judged 'no unfinished run' from a snapshot older than its lock)."""
+    from app.errors import NotFound
+    from app.store import threads as thread_store
+
+    db = runtime.db
+    thread_id = new_thread(db)
+    sql(
+        db,
+        "UPDATE threads SET expires_at = now() - interval '1 minute', ttl_strategy = 'delete', "
+        "ttl_minutes = 1 WHERE thread_id = %(t)s RETURNING 1",
+        {"t": thread_id},
+    )
+    other = Database(runtime.settings.database_url, max_size=2)
+    real_run = Database.run
+    created: list[Any] = []
+
+    class Conn:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.conn, name)
+
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if query == QUERIES["delete_expired_threads"] and not created:
+                created.append(pool.submit(new_run, other, thread_id))
+                wait_for(
+                    lambda: created[0].done() or _waiting_on_a_lock(other),
+                    timeout=10,
+                    what="the run's insert done, or waiting for the sweep's lock",
+                )
+            return self.conn.execute(query, *args, **kwargs)
+
+    def run(self: Database, work: Any, what: str) -> Any:
+        if what != "delete_expired_threads":
+            return real_run(self, work, what)
+        return real_run(self, lambda conn: work(Conn(conn)), what)
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            monkeypatch.setattr(Database, "run", run)
+            deleted = thread_store.delete_expired(db, db_now(db), 10)
+            monkeypatch.undo()
+            assert created, "the run was not created between the lock and the delete"
+            with pytest.raises(NotFound):
+                created[0].result(timeout=10)
+    finally:
+        other.close()
+    assert deleted == [str(thread_id)]
+    assert sql(db, "SELECT count(*) AS n FROM runs WHERE thread_id = %(t)s", {"t": thread_id}) == [
+        {"n": 0}
+    ]
