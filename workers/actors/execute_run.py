@@ -22,6 +22,7 @@ from app.logs import run_context
 from app.run_metrics import record_run_end
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
+from app.store import wakeups
 from app.store.runs import Claim
 from workers import runtime, webhooks
 from workers.broker import send_execute_run
@@ -50,6 +51,9 @@ def execute_run(run_id: str, version: int) -> None:
                 "run %r v%s: not claimed (duplicate, stale, or thread busy)", run_id, version
             )
             _resend_if_early(rt, uuid.UUID(run_id))
+            owed = wakeups.owed_wake_up(rt.db, uuid.UUID(run_id))
+            if owed is not None:  # the thread freed up meanwhile (app/store/wakeups.py)
+                send_execute_run(rt.actor, owed["run_id"], owed["version"])
             return
         with run_context(
             thread_id=claim.thread_id, graph_id=claim.run["graph_id"], attempt=claim.attempt
