@@ -634,19 +634,30 @@ def cancel(
     statuses: tuple[str, ...] = ACTIVE_STATUSES,
     thread_filter: dict | None = None,
 ) -> Cancelled:
-    """``cancel_in`` in a transaction of its own (single and bulk cancel)."""
-    return _transaction(
-        db,
-        lambda conn: cancel_in(
-            conn,
-            action=action,
-            thread_id=thread_id,
-            run_ids=run_ids,
-            statuses=statuses,
-            thread_filter=thread_filter,
-        ),
-        "cancel_runs",
-    )
+    """``cancel_in`` in a transaction of its own (single and bulk cancel).
+
+    A retry that finds nothing left to cancel after a first try that cancelled something
+    answers that first try: its COMMIT went through and only the acknowledgement was lost (its
+    follow-ups, announcing the ends and the cancels, are idempotent)."""
+    tries: list[Cancelled] = []
+
+    def work(conn: Any) -> Cancelled:
+        tries.append(
+            cancel_in(
+                conn,
+                action=action,
+                thread_id=thread_id,
+                run_ids=run_ids,
+                statuses=statuses,
+                thread_filter=thread_filter,
+            )
+        )
+        return tries[-1]
+
+    result = _transaction(db, work, "cancel_runs")
+    if not result.runs and len(tries) > 1 and tries[0].runs:
+        return tries[0]
+    return result
 
 
 def rollback(db: Database, claim: Claim) -> dict | None:

@@ -114,3 +114,23 @@ def test_a_state_update_whose_commit_ack_was_lost_is_written_once(
     assert fired == ["update_thread_state"]
     assert client.get(f"/threads/{tid}/state").get_json()["values"]["numbers"] == [1, 2, 5]
     assert len(client.get(f"/threads/{tid}/history").get_json()) == len(history) + 1
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_cancel_whose_commit_ack_was_lost_answers_as_the_cancel_it_made(
+    client: Any, runtime: Any, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    """The retry finds nothing left to cancel: its own first try cancelled it. The answer is the
+    cancel's (before the fix: 404 after cancelling)."""
+    tid = client.post("/threads", json={}).get_json()["thread_id"]
+    run = client.post(f"/threads/{tid}/runs", json={"assistant_id": "noop"}).get_json()
+    fired = lose_commit_ack(monkeypatch, "cancel_runs")
+    if bulk:
+        body = {"thread_id": tid, "run_ids": [run["run_id"]]}
+        response = client.post("/runs/cancel", json=body)
+        assert response.status_code == 204, response.get_json()
+    else:
+        response = client.post(f"/threads/{tid}/runs/{run['run_id']}/cancel")
+        assert response.status_code == 202, response.get_json()
+    assert fired == ["cancel_runs"]
+    assert client.get(f"/threads/{tid}/runs/{run['run_id']}").get_json()["status"] == "interrupted"
