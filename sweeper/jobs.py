@@ -180,7 +180,8 @@ def _requeue_lapsed(
                 str(row["run_id"]),
                 moved["status"],
             )
-            after_run_end(db, client, actor, moved)
+            # the requeue cleared the claim time: /metrics' run duration needs it
+            after_run_end(db, client, actor, {**moved, "claimed_at": row.get("claimed_at")})
     return True
 
 

@@ -11,6 +11,7 @@ import redis
 
 from app import protocol_stream
 from app.notify import RESULT_TTL_SECONDS, publish_run_done, result_key
+from app.run_metrics import record_run_end
 from app.store import runs as run_store
 from app.store import threads as thread_store
 from app.store.db import Database
@@ -27,6 +28,9 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
        (``join`` reads it), then delete its thread, run and checkpoints;
     2. end its event stream and announce its end (joins and streams wake up);
     3. wake the next pending run of its thread (named by ``finish`` when it ended the run).
+
+    Whoever ended it (a worker, the sweeper giving up on a lapsed run, a cancel), a run that was
+    claimed is recorded in ``/metrics``' histograms (``app.run_metrics``).
     """
     run_id, thread_id = row["run_id"], row["thread_id"]
     if row.get("temporary") and row.get("on_completion") == "delete":
@@ -35,6 +39,7 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
         except redis.RedisError as exc:  # best effort: join then answers 404
             logger.warning("run %r: could not keep its result in Redis: %s", str(run_id), exc)
         thread_store.delete(db, thread_id)
+    record_run_end(client, row)  # the duration and queue-wait histograms of /metrics
     end_stream(client, run_id, thread_id, row["status"])
     protocol_stream.end_run(client, row)
     publish_run_done(client, run_id)

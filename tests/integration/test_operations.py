@@ -135,6 +135,34 @@ def test_metrics_run_histograms_recorded_by_the_worker(client, runtime):
         assert value(samples, f"{name}_count", graph_id="ledger", status=status) >= 1
 
 
+def test_metrics_count_a_run_the_sweeper_ends(client, settings, database_url):
+    # a lapsed run with no attempt left ends as error by the sweeper, not a worker: it is in
+    # the histograms too
+    from sweeper.jobs import REDIS_EPOCH_KEY, requeue_stale_runs
+    from workers.broker import declare_execute_run, make_broker
+
+    db = Database(database_url)
+    rclient = make_redis(settings.redis_url)
+    broker = make_broker(settings)
+    try:
+        rclient.set(REDIS_EPOCH_KEY, 0)  # Redis kept its keys: the sweeper may act
+        run = new_run(db)
+        assert run_store.claim(db, run["run_id"], run["version"], "w-gone") is not None
+        sql(db, "UPDATE runs SET claimed_at = now() - interval '60 seconds'")
+        actor = declare_execute_run(broker, queue_name=settings.queue_name)
+        now = sql(db, "SELECT now() AS now")[0]["now"]
+        requeue_stale_runs(db, rclient, actor, now, window=5.0, max_attempts=1)
+        assert run_store.get(db, run["run_id"])["status"] == "error"
+        samples = scrape(client)
+        count = "callboard_run_duration_seconds_count"
+        assert value(samples, count, graph_id="ledger", status="error") == 1
+        assert value(samples, f"{count[:-6]}_sum", graph_id="ledger", status="error") >= 60
+    finally:
+        broker.close()
+        rclient.close()
+        db.close()
+
+
 def test_metrics_lapsed_heartbeats_and_webhook_backlog(client, settings, database_url):
     db = Database(database_url)
     rclient = make_redis(settings.redis_url)

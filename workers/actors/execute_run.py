@@ -19,7 +19,6 @@ import uuid
 
 from app.errors import InvalidInput, StoreUnavailable
 from app.logs import run_context
-from app.run_metrics import record_run_end
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store import wakeups
@@ -189,7 +188,6 @@ def _after_end(rt: runtime.Runtime, row: dict) -> None:
     """After the COMMIT that ended the run ``row``: the common after-end work, then the first
     attempt at its webhook, on a sender thread (a slow receiver holds no run slot)."""
     after_run_end(rt.db, rt.redis, rt.actor, row)
-    record_run_end(rt.redis, row)
     if (row.get("kwargs") or {}).get("webhook"):
         webhooks.deliver_in_background(rt.db, row["run_id"])
 
