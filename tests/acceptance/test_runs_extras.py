@@ -233,9 +233,9 @@ BAD = [
     ("/runs", {"assistant_id": "ledger", "after_seconds": 10**12}, 422, "after_seconds"),
     ("/threads/{t}/runs", {"assistant_id": "ledger", "multitask_strategy": "x"}, 422, "multitask"),
     ("/threads/{t}/runs", {"assistant_id": "ledger", "multitask_strategy": 1}, 422, "multitask"),
-    ("/runs/batch", {"assistant_id": "ledger"}, 422, ""),
+    ("/runs/batch", {"assistant_id": "ledger"}, 422, "Invalid input type"),  # not a list
     ("/runs/batch", [{"assistant_id": "ledger", "thread_id": "nope"}], 422, "thread_id"),
-    ("/runs/batch", [{"assistant_id": "ledger"}, "x"], 422, ""),
+    ("/runs/batch", [{"assistant_id": "ledger"}, "x"], 422, "1._schema: Invalid input type"),
     ("/runs/cancel", {}, 422, "status"),
     ("/runs/cancel", {"status": "done"}, 422, "status"),
     ("/runs/cancel", {"thread_id": "nope", "run_ids": []}, 422, "thread_id"),

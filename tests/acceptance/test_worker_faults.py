@@ -4,6 +4,7 @@ that blocks the event loop, and the worker's shutdown while it is blocked. Real 
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -38,3 +39,27 @@ def test_a_worker_whose_loop_is_blocked_loses_its_runs_and_still_shuts_down(
     stalled.signal(signal.SIGTERM)
     assert stalled.wait(timeout=60) == 0, stalled.output()
     assert "event loop stalled" in stalled.output()
+
+
+@pytest.mark.parametrize("process", ["web", "worker"])  # the sweeper loads no graph
+def test_a_graph_that_fails_to_import_stops_start_up(
+    stack: Stack, tmp_path: Path, process: str
+) -> None:
+    """README: "A graph that fails to import stops start-up with the file and the error"."""
+    broken = Path(__file__).resolve().parents[1] / "unit" / "graphs" / "broken.py"
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {"broken": f"{broken}:graph"}}))
+    env = {"CALLBOARD_CONFIG": str(config)}
+    if process == "web":
+        with pytest.raises(AssertionError, match="exited early") as stopped:
+            stack.web(**env)
+        output = str(stopped.value)
+    else:
+        proc = (
+            stack.worker(wait=False, **env)
+            if process == "worker"
+            else stack.sweeper(wait=False, **env)
+        )
+        assert proc.wait(timeout=60) != 0
+        output = proc.output()
+    assert "broken.py" in output and "definitely_missing_dependency" in output
