@@ -99,6 +99,8 @@ class Registry:
         # the whole langgraph.json, for the keys beside "graphs" (see ``http_cors``)
         self.document = document or {}
         self.deployment: Deployment | None = None  # the parsed langgraph.json, once loaded
+        # the Celery-style tasks of the "tasks" modules, by name (also in ``specs``: app.tasks)
+        self.tasks: dict[str, Any] = {}
 
     @classmethod
     def load(cls, path: str) -> Registry:
@@ -117,9 +119,13 @@ class Registry:
                     f"got {source!r}"
                 )
             specs[graph_id] = _load_spec(graph_id, source, deployment.base, description)
+        from app.tasks import load_tasks
+
+        tasks = load_tasks(deployment, specs)
         logger.info("loaded %d graph(s) from %s: %s", len(specs), deployment.path, ", ".join(specs))
         registry = cls(specs, str(deployment.path), deployment.document)
         registry.deployment = deployment
+        registry.tasks = tasks
         return registry
 
     def get(self, graph_id: str) -> GraphSpec:
@@ -218,14 +224,22 @@ def _load_spec(graph_id: str, source: str, base: Path, description: str | None) 
             factory=obj if parameters else None,
             factory_parameters=parameters,
         )
-    wrapped = entrypoint()(obj)
+    return function_spec(graph_id, source, obj, description)
+
+
+def function_spec(
+    graph_id: str, source: str, fn: Callable[..., Any], description: str | None = None
+) -> GraphSpec:
+    """The spec of a plain function (wrapped into an ``@entrypoint``); ``app.tasks`` makes the
+    tasks of the ``"tasks"`` modules with it."""
+    wrapped = entrypoint()(fn)
     wrapped.name = graph_id
     return GraphSpec(
         graph_id,
         source,
         "function",
         wrapped,
-        description or inspect.getdoc(obj),
-        function=obj,
+        description or inspect.getdoc(fn),
+        function=fn,
         node=next(name for name in wrapped.nodes if name != "__start__"),
     )

@@ -4,8 +4,11 @@ The sweep runs every ``SWEEP_INTERVAL_SECONDS`` (default 120), ``coalesce=True``
 ``max_instances=1``: a slow tick is never run twice at once nor caught up in a burst. Due crons
 are fired (``sweeper.crons``) every ``CRON_INTERVAL_SECONDS`` (default 10), the same way; expired
 threads and store items are removed (``sweeper.threads``) every ``SWEEP_INTERVAL_SECONDS``.
-Due webhook attempts are sent (``sweeper.webhooks``) every ``SWEEP_INTERVAL_SECONDS`` or
-``CALLBOARD_WEBHOOK_RETRY_SECONDS``, whichever is shorter.
+Task runs whose ``result_expires`` passed are deleted (``sweeper.results``) every
+``SWEEP_INTERVAL_SECONDS``; runs created inside a caller's transaction (``enqueue_in``) get their
+message from the ``NOTIFY`` listener (``sweeper.enqueued``). Due webhook attempts are sent
+(``sweeper.webhooks``) every ``SWEEP_INTERVAL_SECONDS`` or ``CALLBOARD_WEBHOOK_RETRY_SECONDS``,
+whichever is shorter.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from app.deployment import Deployment
 from app.notify import make_redis
 from app.store.db import Database
 from sweeper.crons import cron_interval_seconds, fire_due_crons
+from sweeper.enqueued import CreatedRunsListener
 from sweeper.jobs import sweep
+from sweeper.results import expire_results
 from sweeper.threads import sweep_ttl
 from sweeper.webhooks import interval_seconds, retry_webhooks
 from workers.broker import declare_execute_run, make_broker
@@ -102,8 +107,13 @@ def main() -> int:
         lambda now: retry_webhooks(db, now, webhook_policy),
     )
 
+    every(settings.sweep_interval_seconds, "results", lambda now: expire_results(db, now))
+    listener = CreatedRunsListener(settings.database_url, actor)  # enqueue_in's NOTIFY
+    listener.start()
+
     def stop(signum: int, _frame: object) -> None:
         logger.info("%s: stopping", signal.Signals(signum).name)
+        listener.stop()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGINT, stop)

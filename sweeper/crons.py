@@ -34,7 +34,7 @@ from app.store import crons as cron_store
 from app.store import runs as run_store
 from app.store.db import Database
 from app.webhook_target import WebhookHostUnresolved
-from workers.broker import send_execute_run
+from workers.broker import run_queue, send_execute_run
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def fire_due_crons(
             )
             if item.created.superseded is not None and client is not None:
                 _announce(client, item.created.superseded)
-            send_execute_run(actor, run["run_id"], run["version"])
+            send_execute_run(actor, run["run_id"], run["version"], queue=run_queue(run))
         if len(fired) < BATCH:
             break
     return created

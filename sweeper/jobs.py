@@ -37,7 +37,7 @@ from app.notify import heartbeat_key
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.store.db import QUERIES, Database
-from workers.broker import send_execute_run
+from workers.broker import run_queue, send_execute_run
 from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def _requeue_lapsed(
                 row["attempt"],
                 max_attempts,
             )
-            send_execute_run(actor, moved["run_id"], moved["version"])
+            send_execute_run(actor, moved["run_id"], moved["version"], queue=run_queue(moved))
         else:
             report.failed += 1
             logger.error(
@@ -185,17 +185,21 @@ def _requeue_lapsed(
     return True
 
 
-def waiting_messages(actor: dramatiq.Actor) -> set[tuple[str, int]]:
+def waiting_messages(
+    actor: dramatiq.Actor, queues: set[str] | None = None
+) -> set[tuple[str, int]]:
     """``{(run_id, version)}`` of the messages of ``actor`` that wait in Redis for a consumer: in
     its queue or its delay queue (``dramatiq:<queue>`` and ``dramatiq:<queue>.DQ``, ids, with
-    the bodies in ``….msgs``). Not those a consumer has taken: it may have died with them.
-    Empty for a broker that is not Dramatiq's Redis broker."""
+    the bodies in ``….msgs``), or in those of ``queues`` (tasks' queues) when given. Not those
+    a consumer has taken: it may have died with them. Empty for a broker that is not
+    Dramatiq's Redis broker."""
     client = getattr(actor.broker, "client", None)
     namespace = getattr(actor.broker, "namespace", None)
     if not isinstance(client, redis.Redis) or not namespace:
         return set()
     found: set[tuple[str, int]] = set()
-    for queue in (actor.queue_name, dq_name(actor.queue_name)):
+    names = queues or {actor.queue_name}
+    for queue in [name for q in sorted(names) for name in (q, dq_name(q))]:
         key = f"{namespace}:{queue}"
         ids = client.lrange(key, 0, -1)
         for start in range(0, len(ids), BATCH):
@@ -258,12 +262,13 @@ def resend_pending_runs(
     report = report or SweepReport()
     older_than = now - datetime.timedelta(seconds=interval)
     rows = db.fetch("mark_pending_runs_resent", {"older_than": older_than, "limit": BATCH})
-    waiting = waiting_messages(actor) if rows else set()
+    queues = {row["queue"] or actor.queue_name for row in rows}
+    waiting = waiting_messages(actor, queues) if rows else set()
     for row in rows:
         if (str(row["run_id"]), int(row["version"])) in waiting:
             report.waiting += 1
             continue
-        send_execute_run(actor, row["run_id"], row["version"])
+        send_execute_run(actor, row["run_id"], row["version"], queue=row["queue"])
         report.resent += 1
     return report
 

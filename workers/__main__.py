@@ -67,11 +67,28 @@ def _on_cancel(executor: Executor):
     return handle
 
 
+def parse_queues(argv: list[str], env: dict[str, str], default: str) -> list[str]:
+    """The queues this worker consumes: ``--queues a,b`` (Celery's ``-Q a,b`` is accepted too),
+    else ``CALLBOARD_QUEUES`` (comma-separated), else the default queue (``CALLBOARD_QUEUE``).
+    A task's ``queue`` names one of them; the Procfile can hold one worker line per queue.
+
+    Raises:
+        SystemExit: unknown arguments (argparse's usage message)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workers")
+    parser.add_argument("--queues", "-Q", help="comma-separated queues to consume")
+    given = parser.parse_args(argv).queues or env.get("CALLBOARD_QUEUES") or default
+    queues = [q.strip() for q in given.split(",") if q.strip()]
+    return list(dict.fromkeys(queues)) or [default]
+
+
 def main() -> int:
     # LOG_LEVEL=DEBUG shows, for instance, every message dropped at the claim (a duplicate, a
     # stale version, a busy thread); LOG_FORMAT=json gives each run's lines its fields
     settings = Settings.from_env()
     logs.configure(settings)
+    queues = parse_queues(sys.argv[1:], dict(os.environ), settings.queue_name)
     registry = Registry.load(settings.config_path)
     if registry.deployment is not None and registry.deployment.store_index is not None:
         require_vector_extension(settings.database_url, registry.path)
@@ -111,12 +128,14 @@ def main() -> int:
 
     # worker_timeout bounds the Redis consumer's idle long-poll backoff (Dramatiq's default,
     # 1000 ms, would add up to a second of pickup latency to a run created on an idle worker)
+    for queue in queues:
+        broker.declare_queue(queue)
     worker = dramatiq.Worker(
-        broker, worker_threads=n_jobs, queues={settings.queue_name}, worker_timeout=POLL_MS
+        broker, worker_threads=n_jobs, queues=set(queues), worker_timeout=POLL_MS
     )
     worker.queue_prefetch = n_jobs
     worker.start()
-    logger.info("worker %s ready: %d jobs, queue %r", worker_id, n_jobs, settings.queue_name)
+    logger.info("worker %s ready: %d jobs, queues %s", worker_id, n_jobs, ", ".join(queues))
     print(f"callboard worker ready {worker_id}", flush=True)
 
     while not signals.wait(1.0):

@@ -69,19 +69,30 @@ MAX_DELAY_SECONDS = 6 * 24 * 3600
 
 
 def send_execute_run(
-    actor: dramatiq.Actor, run_id: uuid.UUID, version: int, delay_seconds: float = 0.0
+    actor: dramatiq.Actor,
+    run_id: uuid.UUID,
+    version: int,
+    delay_seconds: float = 0.0,
+    queue: str | None = None,
 ) -> bool:
     """Send the wake-up message for ``(run_id, version)``; after COMMIT, never inside a transaction.
 
     ``delay_seconds`` > 0: a Dramatiq delayed message, delivered after that many seconds (at most
     ``MAX_DELAY_SECONDS``), for a run with a delayed start (``after_seconds``).
+    ``queue``: the Dramatiq queue of the run (a task's ``queue``, ``run_queue``); None = the
+    actor's (``CALLBOARD_QUEUE``). Workers consume the queues they are given (``--queues``).
 
     Returns False (and logs) when Redis is unreachable past the client's retries: the run is safe
     in Postgres and the sweeper will re-send it.
     """
     try:
+        delay_ms = None
         if delay_seconds > 0:
             delay_ms = int(min(delay_seconds, MAX_DELAY_SECONDS) * 1000) + 1
+        if queue and queue != actor.queue_name:
+            message = actor.message(str(run_id), int(version)).copy(queue_name=queue)
+            actor.broker.enqueue(message, delay=delay_ms)
+        elif delay_ms:
             actor.send_with_options(args=(str(run_id), int(version)), delay=delay_ms)
         else:
             actor.send(str(run_id), int(version))
@@ -89,3 +100,21 @@ def send_execute_run(
     except (redis.RedisError, dramatiq.errors.BrokerConnectionError) as exc:
         logger.warning("could not enqueue run %r (sweeper will re-send): %s", str(run_id), exc)
         return False
+
+
+def run_queue(row: dict) -> str | None:
+    """The queue of a run row (``kwargs.config.configurable.queue``, set from the task's
+    ``queue`` or the call's), or None for the default queue. Queries that return only ids give
+    it as ``queue``."""
+    if "queue" in row:
+        return row["queue"]
+    config = (row.get("kwargs") or {}).get("config") or {}
+    return (config.get("configurable") or {}).get("queue")
+
+
+def start_delay(row: dict) -> float:
+    """Seconds from a just-created run's creation to its start (``not_before``, a delayed start),
+    0 when it may start at once (both times from the database's clock)."""
+    if row.get("not_before") is None:
+        return 0.0
+    return max((row["not_before"] - row["created_at"]).total_seconds(), 0.0)

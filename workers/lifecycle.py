@@ -48,4 +48,4 @@ def after_run_end(db: Database, client: redis.Redis, actor: dramatiq.Actor, row:
     else:
         nxt = run_store.next_pending(db, thread_id)
     if nxt is not None:
-        send_execute_run(actor, nxt["run_id"], nxt["version"])
+        send_execute_run(actor, nxt["run_id"], nxt["version"], queue=nxt["queue"])

@@ -13,6 +13,7 @@ from app.api import (
     store,
     streams,
     system,
+    tasks,
     thread_state,
     thread_stream,
     threads,
@@ -34,6 +35,7 @@ def register_api(app: Flask) -> Api:
         crons.blp,
         store.blp,
         thread_stream.blp,
+        tasks.blp,
     ):
         api.register_blueprint(blueprint)
     thread_stream.sock.init_app(app)  # the WebSocket transport of the thread-streaming protocol

@@ -34,7 +34,8 @@ from app.notify import publish_cancel, publish_run_done, result_key
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.streams import client_gone
-from workers.broker import send_execute_run
+from app.tasks import prepare_run as prepare_task_run
+from workers.broker import run_queue, send_execute_run
 
 logger = logging.getLogger(__name__)
 blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
@@ -59,6 +60,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     svc = services()
     assistant = resolve_assistant(body["assistant_id"])
     fields = with_default_ttl(authorized_run(assistant, body, thread_id))
+    prepare_task_run(svc.registry.tasks, fields)  # a Celery-style task's options (app.tasks)
     target = {"thread_id": str(thread_id) if thread_id else None}
     created = run_store.create(svc.db, fields, _idempotency_key(target))
     _after_create(created, fields)
@@ -105,7 +107,13 @@ def _after_create(created: run_store.Created, fields: dict[str, Any]) -> None:
     if created.superseded is not None:
         announce(created.superseded, wake=False)
     row = created.row
-    send_execute_run(svc.actor, row["run_id"], row["version"], fields.get("after_seconds", 0.0))
+    send_execute_run(
+        svc.actor,
+        row["run_id"],
+        row["version"],
+        fields.get("after_seconds", 0.0),
+        queue=run_queue(row),
+    )
 
 
 def announce(cancelled: run_store.Cancelled, *, wake: bool = True) -> None:
@@ -376,7 +384,7 @@ def _wake_next(thread_id: uuid.UUID) -> None:
     svc = services()
     nxt = run_store.next_pending(svc.db, thread_id)
     if nxt is not None:
-        send_execute_run(svc.actor, nxt["run_id"], nxt["version"])
+        send_execute_run(svc.actor, nxt["run_id"], nxt["version"], queue=nxt["queue"])
 
 
 @blp.route("/threads/<thread_id>/runs/<run_id>", methods=["DELETE"])
@@ -419,6 +427,7 @@ def create_batch(items: list[dict]) -> Any:
         if name not in assistants:
             assistants[name] = resolve_assistant(name)
         fields = with_default_ttl(authorized_run(assistants[name], body, thread_id))
+        prepare_task_run(svc.registry.tasks, fields)
         target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
         batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
     created = run_store.create_many(svc.db, batch)

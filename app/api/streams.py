@@ -184,7 +184,7 @@ def _cancel_on_disconnect(svc: Services, run_id: uuid.UUID) -> None:
             publish_run_done(svc.redis, run_id)
             nxt = run_store.next_pending(svc.db, row["thread_id"])  # the thread is free again
             if nxt is not None:
-                send_execute_run(svc.actor, nxt["run_id"], nxt["version"])
+                send_execute_run(svc.actor, nxt["run_id"], nxt["version"], queue=nxt["queue"])
         elif run_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
             publish_cancel(svc.redis, run_id, "interrupt")
     except Exception:  # noqa: BLE001 - runs in a closing generator: log, never raise

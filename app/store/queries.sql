@@ -243,7 +243,8 @@ FROM claimed LEFT JOIN LATERAL (
 -- With %(checkpoint)s (a plain function's new state, workers/plain.py): insert that checkpoint
 -- and its blobs too, only if the UPDATE matched: the claim_token predicate fences them, so a
 -- stale attempt writes neither its finish nor its checkpoint.
--- Also returned: the thread's next pending run that is due (next_run_id, next_version), to wake.
+-- Also returned: the thread's next pending run that is due (next_run_id, next_version, and its
+-- queue: next_queue), to wake.
 WITH finished AS (
     UPDATE runs
     SET status = %(status)s, version = version + 1, output = %(output)s, error = %(error)s,
@@ -271,9 +272,10 @@ WITH finished AS (
                 %(blob_data)s::bytea[]) AS b(channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
-SELECT finished.*, next.run_id AS next_run_id, next.version AS next_version
+SELECT finished.*, next.run_id AS next_run_id, next.version AS next_version,
+       next.queue AS next_queue
 FROM finished LEFT JOIN LATERAL (
-    SELECT run_id, version FROM runs
+    SELECT run_id, version, kwargs->'config'->'configurable'->>'queue' AS queue FROM runs
     WHERE runs.thread_id = finished.thread_id AND runs.status = 'pending'
       AND (runs.not_before IS NULL OR runs.not_before <= now())
     ORDER BY runs.seq LIMIT 1
@@ -285,24 +287,25 @@ FROM finished LEFT JOIN LATERAL (
 -- should have stopped is gone; running it again would undo the cancel; a 'rollback' cancel is
 -- carried out by rollback_lapsed_run first). The outcome is computed in SET, from the row as
 -- it is when the UPDATE gets it (after waiting for a cancel holding it), not from a snapshot.
--- refund_attempt: the attempt does not count (graceful shutdown is not the run's fault).
+-- refund_attempt: the attempt does not count (graceful shutdown is not the run's fault); nor do
+-- the attempts a task's own retries made (retries, migration 0011).
 WITH requeued AS (
     UPDATE runs
     SET status = CASE WHEN cancel_action IS NOT NULL THEN 'interrupted'
-                      WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN 'error'
+                      WHEN attempt - retries - %(refund_attempt)s::int >= %(max_attempts)s THEN 'error'
                       ELSE 'pending' END,
         attempt = attempt - %(refund_attempt)s::int,
         error = CASE
                 WHEN cancel_action IS NOT NULL THEN jsonb_build_object('error', 'UserInterrupt',
                      'message', 'run cancelled (its attempt ended without stopping it: ' ||
                      %(reason)s::text || ')')
-                WHEN attempt - %(refund_attempt)s::int >= %(max_attempts)s THEN
+                WHEN attempt - retries - %(refund_attempt)s::int >= %(max_attempts)s THEN
                      jsonb_build_object('error', 'MaxAttemptsExceeded', 'message',
                      format('run gave up after %%s attempts; last: %%s', attempt,
                             %(reason)s::text))
                 ELSE runs.error END,
         ended_at = CASE WHEN cancel_action IS NULL
-                         AND attempt - %(refund_attempt)s::int < %(max_attempts)s
+                         AND attempt - retries - %(refund_attempt)s::int < %(max_attempts)s
                         THEN NULL ELSE now() END,
         version = version + 1, claim_token = NULL, claimed_at = NULL, updated_at = now()
     WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s
@@ -319,7 +322,7 @@ SELECT * FROM requeued;
 
 -- name: next_pending_run
 -- The oldest pending run of a thread that is due: the one to wake when the thread frees up.
-SELECT run_id, version FROM runs
+SELECT run_id, version, kwargs->'config'->'configurable'->>'queue' AS queue FROM runs
 WHERE thread_id = %(thread_id)s AND status = 'pending'
   AND (not_before IS NULL OR not_before <= now())
 ORDER BY seq
@@ -400,4 +403,4 @@ WHERE run_id IN (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-RETURNING run_id, version;
+RETURNING run_id, version, kwargs->'config'->'configurable'->>'queue' AS queue;

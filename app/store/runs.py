@@ -406,9 +406,13 @@ def finish(
     thread_status: ThreadStatus | None = None,
     interrupts: dict | None = None,
     checkpoint: CheckpointRows | None = None,
+    then: Callable[[Any, dict], None] | None = None,
 ) -> dict | None:
     """running → ``status`` (terminal) for the attempt held by ``claim``, and ``checkpoint``
     (a plain function's new state) written by the same statement, fenced by the claim.
+
+    ``then(conn, row)``: more work in the finish's own transaction, called once the run is
+    finished (a canvas: the runs waiting for this one, ``app.canvas.release_in``).
 
     ``thread_status`` overrides the thread's status after the run (default
     ``THREAD_STATUS_AFTER[status]``): a run that stopped at an interrupt succeeds, and leaves
@@ -432,7 +436,18 @@ def finish(
         "interrupts": jsonb(interrupts or {}),
         **(checkpoint or NO_CHECKPOINT).params(),
     }
-    row = db.fetch_one("finish_run", params)
+    if then is None:
+        row = db.fetch_one("finish_run", params)
+    else:
+
+        def work(conn: Any) -> dict | None:
+            with conn.transaction():
+                finished = conn.execute(QUERIES["finish_run"], params).fetchone()
+                if finished is not None:
+                    then(conn, finished)
+                return finished
+
+        row = db.run(work, "finish_run")
     if row is not None:
         return FinishedRun.of(row)
     current = get(db, claim.run_id)
@@ -443,18 +458,20 @@ def finish(
 
 class FinishedRun(dict):
     """The row of a run that ``finish`` ended (equal to the row as ``get`` reads it), and
-    ``next_run``: ``{"run_id", "version"}`` of the thread's oldest due pending run as the
+    ``next_run``: ``{"run_id", "version", "queue"}`` of the thread's oldest due pending run as the
     finishing statement saw it, or None: the run to wake, found without another round trip."""
 
     next_run: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> FinishedRun:
-        """From a ``finish_run`` row (its ``next_run_id``/``next_version`` columns moved)."""
+        """From a ``finish_run`` row (its ``next_run_id``/``next_version``/``next_queue``
+        columns moved)."""
         next_id, next_version = row.pop("next_run_id"), row.pop("next_version")
+        next_queue = row.pop("next_queue", None)
         finished = cls(row)
         if next_id is not None:
-            finished.next_run = {"run_id": next_id, "version": next_version}
+            finished.next_run = {"run_id": next_id, "version": next_version, "queue": next_queue}
         return finished
 
 

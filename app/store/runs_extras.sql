@@ -114,7 +114,8 @@ RETURNING *;
 
 -- name: run_start_delay
 -- A pending run that is not due yet: its version and the seconds left before it may start.
-SELECT run_id, version, extract(epoch FROM not_before - now())::float8 AS wait_seconds
+SELECT run_id, version, extract(epoch FROM not_before - now())::float8 AS wait_seconds,
+       kwargs->'config'->'configurable'->>'queue' AS queue
 FROM runs
 WHERE run_id = %(run_id)s AND status = 'pending' AND not_before > now();
 

@@ -23,8 +23,8 @@ from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store import wakeups
 from app.store.runs import Claim
-from workers import runtime, webhooks
-from workers.broker import send_execute_run
+from workers import runtime, tasks, webhooks
+from workers.broker import run_queue, send_execute_run
 from workers.executor import Outcome, Verdict
 from workers.lifecycle import after_run_end
 
@@ -64,7 +64,8 @@ def _execute(rt: runtime.Runtime, claim: Claim) -> None:
     logger.info("run %r: attempt %d claimed", str(claim.run_id), claim.attempt)
     rt.heartbeats.add(claim.run_id, claim.claim_token)
     try:
-        if rt.stopping.is_set():
+        # a task's rate limit (workers.tasks) is waited for with the run claimed and beating
+        if rt.stopping.is_set() or not tasks.wait_for_rate_limit(rt, claim):
             outcome = Outcome(Verdict.HAND_BACK)
         else:
             outcome = rt.executor.execute(
@@ -104,7 +105,13 @@ def _resend_if_early(rt: runtime.Runtime, run_id: uuid.UUID) -> None:
         logger.info(
             "run %r: not due for %.3f s, message sent again", str(run_id), early["wait_seconds"]
         )
-        send_execute_run(rt.actor, run_id, early["version"], max(early["wait_seconds"], 0.001))
+        send_execute_run(
+            rt.actor,
+            run_id,
+            early["version"],
+            max(early["wait_seconds"], 0.001),
+            queue=early["queue"],
+        )
 
 
 def run_timeout(claim: Claim, default: float) -> float:
@@ -136,7 +143,7 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             logger.warning("run %r: lease lost before hand-back", run_id)
         elif row["status"] == RunStatus.PENDING:
             logger.info("run %r: handed back (%s)", run_id, reason)
-            send_execute_run(rt.actor, claim.run_id, row["version"])
+            send_execute_run(rt.actor, claim.run_id, row["version"], queue=run_queue(row))
         else:  # error (no attempt left) or interrupted (a cancel was asked meanwhile)
             logger.error("run %r: %s instead of a retry: %s", run_id, row["status"], row["error"])
             _after_end(rt, row)
@@ -149,8 +156,11 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
         logger.info("run %r: rolled back (deleted with its checkpoints)", run_id)
         after_run_end(rt.db, rt.redis, rt.actor, {**deleted, "status": RunStatus.INTERRUPTED})
         return
+    if tasks.retry_if_asked(rt, claim, outcome):
+        return  # a task's retry (autoretry_for), due after its backoff
     status = outcome.status
     assert status is not None
+    releases = tasks.releases_for(rt, claim)  # a canvas: the runs waiting for this one
     try:
         row = run_store.finish(
             rt.db,
@@ -162,6 +172,7 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
             thread_status=ThreadStatus.INTERRUPTED if outcome.interrupted else None,
             interrupts=outcome.interrupts,
             checkpoint=outcome.checkpoint,
+            then=releases,
         )
     except InvalidInput as exc:  # e.g. a NUL character, which jsonb cannot hold
         error = {
@@ -176,6 +187,8 @@ def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
         return
     duration = _attempt_seconds(row)
     logger.info("run %r: %s in %.3f s", run_id, status, duration, extra={"duration": duration})
+    if releases is not None:
+        releases.wake()
     _after_end(rt, row)
 
 

@@ -1,0 +1,91 @@
+"""Task runs' extra state (migration 0011): canvas links, retries, result expiry.
+
+Every function that takes ``conn`` works inside the caller's transaction (a finish, a canvas
+creation, a caller's own transaction for ``enqueue_in``); ``conn`` may be a connection or a
+cursor whose rows are dicts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from app.store.db import QUERIES, Database, jsonb
+from app.store.runs import Claim
+
+
+def insert_deferred(
+    conn: Any, run_id: uuid.UUID, request: dict, waiting_for: int, kind: str
+) -> None:
+    """Record a run to create once ``waiting_for`` linked runs succeeded (``kind``: ``chain`` |
+    ``chord``)."""
+    conn.execute(
+        QUERIES["insert_deferred_run"],
+        {"run_id": run_id, "request": jsonb(request), "waiting_for": waiting_for, "kind": kind},
+    )
+
+
+def link(conn: Any, run_id: uuid.UUID, deferred_run_id: uuid.UUID, position: int = 0) -> None:
+    """``deferred_run_id`` waits for ``run_id``."""
+    conn.execute(
+        QUERIES["insert_run_link"],
+        {"run_id": run_id, "deferred_run_id": deferred_run_id, "position": position},
+    )
+
+
+def record_result(conn: Any, run_id: uuid.UUID, output: Any) -> list[dict]:
+    """The linked run ``run_id`` succeeded with ``output``: the deferred runs now due (rows of
+    ``deferred_runs``), each returned to exactly one caller."""
+    return conn.execute(
+        QUERIES["record_link_result"], {"run_id": run_id, "output": jsonb(output)}
+    ).fetchall()
+
+
+def link_results(conn: Any, deferred_run_id: uuid.UUID) -> list[Any]:
+    """The results of the runs ``deferred_run_id`` waited for, in their order."""
+    rows = conn.execute(QUERIES["link_results"], {"run_id": deferred_run_id}).fetchall()
+    return [row["result"] for row in rows]
+
+
+def get_assistant_in(conn: Any, assistant_id: uuid.UUID) -> dict | None:
+    return conn.execute(QUERIES["get_assistant"], {"assistant_id": assistant_id}).fetchone()
+
+
+def get_run(db: Database, run_id: uuid.UUID) -> dict | None:
+    """A run by id alone."""
+    return db.fetch_one("get_task_run", {"run_id": run_id})
+
+
+def retry(
+    db: Database, claim: Claim, *, delay_seconds: float, error: dict[str, Any]
+) -> dict | None:
+    """running → pending for a task's retry, due in ``delay_seconds``; None when the lease was
+    lost or a cancel was asked."""
+    return db.fetch_one(
+        "retry_run",
+        {
+            "run_id": claim.run_id,
+            "claim_token": claim.claim_token,
+            "delay_seconds": float(delay_seconds),
+            "error": jsonb(error),
+        },
+    )
+
+
+def expired_threads(db: Database, now: datetime.datetime, limit: int) -> list[uuid.UUID]:
+    """Temporary threads of finished runs whose ``result_expires`` has passed at ``now``."""
+    rows = db.fetch("expired_task_runs", {"now": now, "limit": limit})
+    return [row["thread_id"] for row in rows]
+
+
+RUNS_CREATED_CHANNEL = "callboard_runs_created"
+
+
+def notify_created(conn: Any, row: dict, queue: str | None, delay: float) -> None:
+    """``NOTIFY`` the creation of the run ``row`` inside the caller's transaction: delivered to
+    listeners at COMMIT, never for a rolled-back transaction."""
+    conn.execute(
+        QUERIES["notify_run_created"],
+        {"run_id": row["run_id"], "version": row["version"], "queue": queue, "delay": delay},
+    )
