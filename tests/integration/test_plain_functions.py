@@ -261,4 +261,4 @@ def test_finish_names_the_next_pending_run_of_the_thread(runtime):
     second = new_run(db, first["thread_id"], graph_id="plain", input={"n": 2})
     claim = run_store.claim(db, first["run_id"], 1, "w")
     row = run_store.finish(db, claim, RunStatus.SUCCESS, output={"n": 1})
-    assert row.next_run == {"run_id": second["run_id"], "version": second["version"]}
+    assert row.next_run == {"run_id": second["run_id"], "version": second["version"], "queue": None}
