@@ -49,7 +49,9 @@ def link_results(conn: Any, deferred_run_id: uuid.UUID) -> list[Any]:
 
 
 def get_assistant_in(conn: Any, assistant_id: uuid.UUID) -> dict | None:
-    return conn.execute(QUERIES["get_assistant"], {"assistant_id": assistant_id}).fetchone()
+    """The assistant (no auth filter: the caller checked access, or is the worker)."""
+    params = {"assistant_id": assistant_id, "auth_filter": None}
+    return conn.execute(QUERIES["get_assistant"], params).fetchone()
 
 
 def get_run(db: Database, run_id: uuid.UUID) -> dict | None:
