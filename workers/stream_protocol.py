@@ -16,7 +16,12 @@ thread's protocol stream (``app.protocol_stream``), which every web instance rea
   ``content-block-*``, ``message-finish``); the LangChain metadata is dropped;
 - ``updates`` → ``{"node", "values"}`` with ``params.node``; the ``__interrupt__`` update is
   carried by ``input.requested`` instead;
-- everything else (``custom``, ``tools``, ``tasks``, ``lifecycle`` of subgraphs) as is.
+- ``lifecycle`` of a subgraph (the mux announces it at the root scope, the subgraph's namespace
+  in ``data.namespace``) → under the subgraph's namespace; its ``completed``/``failed``/
+  ``interrupted`` waits for the parent's next root ``values`` event (the step's checkpoint):
+  SDK 0.4.0–0.4.3 end ``thread.output`` on any ``completed`` lifecycle, whatever its namespace,
+  and then read the thread's state, which must hold the subgraph's result;
+- everything else (``custom``, ``tools``, ``tasks``) as is.
 
 The root ``lifecycle`` ``running`` opens the run; its terminal event (``completed``/``failed``)
 is appended after the final status is committed (``app.protocol_stream.end_run``), so a
@@ -38,6 +43,8 @@ from langgraph.prebuilt._tool_call_transformer import ToolCallTransformer
 from app import protocol_stream
 
 logger = logging.getLogger(__name__)
+
+_TERMINAL = ("completed", "failed", "interrupted")
 
 # transformers added to the built-in ones (values, messages, lifecycle, subgraphs): each asks
 # the graph for its stream mode, so the channels of the protocol all get events
@@ -85,6 +92,7 @@ async def run_protocol_stream(
         graph_input, config, version="v3", transformers=extra, **options
     )
     interrupts: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     async for event in run:
         method, params = event["method"], event["params"]
         namespace = list(params.get("namespace") or [])
@@ -99,6 +107,10 @@ async def run_protocol_stream(
                 elif request is not None:
                     await emit(protocol_stream.make_event("input.requested", namespace, request))
             await emit(protocol_stream.make_event("values", namespace, data))
+            if not namespace:
+                for held_event in held:
+                    await emit(held_event)
+                held.clear()
         elif method == "messages":
             message = data[0] if isinstance(data, (list, tuple)) and data else data
             if isinstance(message, dict) and isinstance(message.get("event"), str):
@@ -109,8 +121,23 @@ async def run_protocol_stream(
                 node = shaped.get("node")
                 extra = {"node": node} if node else {}
                 await emit(protocol_stream.make_event("updates", namespace, shaped, **extra))
+        elif method == "lifecycle":
+            # LifecycleTransformer runs at the root scope: the subgraph it announces is in
+            # data.namespace; root lifecycle is this module's and end_run's to send
+            child = data.get("namespace") if isinstance(data, dict) else None
+            if isinstance(child, list) and len(child) > len(namespace):
+                namespace = list(child)
+            if namespace and isinstance(data, dict):
+                shaped = {k: v for k, v in data.items() if k != "namespace"}
+                event = protocol_stream.make_event("lifecycle", namespace, shaped)
+                if shaped.get("event") in _TERMINAL:
+                    held.append(event)  # sent after the step's checkpoint (below)
+                else:
+                    await emit(event)
         else:
             await emit(protocol_stream.make_event(method, namespace, data))
+    for held_event in held:
+        await emit(held_event)
     if interrupts:
         # announced once the run's end (and the thread's pending interrupts) are committed, so
         # a client answering at once finds them (app.protocol_stream.end_run)

@@ -7,7 +7,8 @@ A command is ``{"id": <int>, "method": <str>, "params": {...}}``; the answer is
 (``langgraph_api/event_streaming/service.py``). Methods:
 
 - ``run.start`` ``{assistant_id, input?, config?, metadata?, multitaskStrategy?}``: a run on the
-  thread, which is created when missing (the SDK mints the thread id); ``result.run_id``.
+  thread, which is created when missing (the SDK mints the thread id); ``result.run_id``. On a
+  thread stopped at an interrupt, ``input`` is the resume value (``Command(resume=input)``).
 - ``input.respond`` ``{namespace, interrupt_id, response, update?, goto?, config?, metadata?}``
   or ``{responses: [{namespace, interrupt_id, response}], ...}``: resumes the thread's pending
   interrupts with a new run (LangGraph ``Command(resume={interrupt_id: response})``).
@@ -210,10 +211,16 @@ def _start_run(thread_id: uuid.UUID, params: dict[str, Any]) -> tuple[uuid.UUID,
         raise ProtocolError("invalid_argument", "run.start requires an assistant_id.")
     body: dict[str, Any] = {
         "assistant_id": assistant_id,
-        "input": params.get("input"),
         "if_not_exists": "create",
         "multitask_strategy": _strategy(params),
     }
+    thread = thread_store.get(services().db, thread_id)
+    if thread is not None and thread.get("status") == "interrupted" and thread.get("interrupts"):
+        # the input of a run on a thread stopped at an interrupt resumes it, as the official
+        # server does (RemoteGraph sends Command(resume=...) as the bare resume value)
+        body["command"] = {"resume": params.get("input")}
+    else:
+        body["input"] = params.get("input")
     for name in ("config", "metadata"):
         if params.get(name) is not None:
             body[name] = params[name]

@@ -38,7 +38,7 @@ from app.api import thread_commands
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
 from app.api.thread_commands import ProtocolError
-from app.api.threads import check_existing_thread, load_thread
+from app.api.threads import check_existing_thread
 from app.errors import NotFound
 from app.services import Services
 from app.streams import client_gone, streams_closing
@@ -82,8 +82,11 @@ def command(thread_id: str) -> Response:
 @blp.route("/threads/<thread_id>/stream/events", methods=["POST"])
 def stream_events(thread_id: str) -> Response:
     """SSE of the thread's protocol events matching the subscription in the body."""
-    load_thread(thread_id)  # 404 for a thread that does not exist (yet)
+    # a thread that does not exist yet is no error: the SDK subscribes before the run.start
+    # that creates it (the official server answers the same without custom auth); another
+    # user's thread is a 404
     tid = parse_uuid(thread_id, "thread")
+    check_existing_thread(tid)
     try:
         params = thread_commands.subscription_params(_body())
     except ProtocolError as exc:
