@@ -3,8 +3,9 @@
 A protocol run (started by a ``run.start`` or ``input.respond`` command) runs through
 LangGraph's own producer of these events: ``graph.astream_events(version="v3")`` (the
 ``langgraph.stream`` mux with its built-in transformers: values, messages, lifecycle,
-subgraphs; plus ``ToolCallTransformer`` for the ``tools`` channel unless the graph was compiled
-with it). Each event of the mux's main log is shaped to the wire as the official
+subgraphs; plus those of the ``tools``, ``custom``, ``updates`` and ``tasks`` channels, which
+the official server streams for every protocol run, unless the graph was compiled with them).
+Each event of the mux's main log is shaped to the wire as the official
 server shapes it (``langgraph_api/event_streaming/session.py``, path 2) and appended to the
 thread's protocol stream (``app.protocol_stream``), which every web instance reads:
 
@@ -39,6 +40,7 @@ from typing import Any
 
 import redis.asyncio
 from langgraph.prebuilt._tool_call_transformer import ToolCallTransformer
+from langgraph.stream import CustomTransformer, TasksTransformer, UpdatesTransformer
 
 from app import protocol_stream
 
@@ -48,7 +50,7 @@ _TERMINAL = ("completed", "failed", "interrupted")
 
 # transformers added to the built-in ones (values, messages, lifecycle, subgraphs): each asks
 # the graph for its stream mode, so the channels of the protocol all get events
-EXTRA_TRANSFORMERS = (ToolCallTransformer,)
+EXTRA_TRANSFORMERS = (ToolCallTransformer, CustomTransformer, UpdatesTransformer, TasksTransformer)
 
 
 @dataclass
