@@ -325,13 +325,17 @@ def test_subscriptions_are_filtered_by_channel_and_namespace(stack: Stack) -> No
     thread_id = str(uuid.uuid4())
     start(web.url, thread_id, "nested", {"value": 1})
     everything = sse_events(
-        web.url, thread_id, {"channels": ["lifecycle", "values", "custom"], "since": 0},
+        web.url,
+        thread_id,
+        {"channels": ["lifecycle", "values", "custom"], "since": 0},
         lambda evs: is_root_end(evs[-1]),
     )
     child = next(e["params"]["namespace"] for e in everything if e["params"]["namespace"])
     assert len(child) == 1 and ":" in child[0]  # "<node>:<task id>"
     only_custom = sse_events(
-        web.url, thread_id, {"channels": ["custom"], "since": 0},
+        web.url,
+        thread_id,
+        {"channels": ["custom"], "since": 0},
         lambda evs: len(evs) == 1,
     )
     assert [e["params"]["data"] for e in only_custom] == [{"doubled": 4}]
@@ -339,7 +343,9 @@ def test_subscriptions_are_filtered_by_channel_and_namespace(stack: Stack) -> No
         web.url,
         thread_id,
         {"channels": ["values", "lifecycle"], "namespaces": [child], "since": 0},
-        lambda evs: evs[-1]["method"] == "lifecycle" and evs[-1]["params"]["data"]["event"] == "completed",
+        lambda evs: (
+            evs[-1]["method"] == "lifecycle" and evs[-1]["params"]["data"]["event"] == "completed"
+        ),
     )
     assert {tuple(e["params"]["namespace"]) for e in in_child} == {tuple(child)}
     assert [e["params"]["data"] for e in in_child if e["method"] == "values"][-1] == {"value": 4}
@@ -362,8 +368,12 @@ def test_commands_and_subscriptions_refuse_bad_input(stack: Stack) -> None:
     )
     assert answer["error"] == "no_such_run"
     start(web.url, thread_id, "review", {"topic": "tides"})
-    sse_events(web.url, thread_id, {"channels": ["lifecycle"], "since": 0},
-               lambda evs: is_root_end(evs[-1]))
+    sse_events(
+        web.url,
+        thread_id,
+        {"channels": ["lifecycle"], "since": 0},
+        lambda evs: is_root_end(evs[-1]),
+    )
     answer = command(
         web.url, thread_id, "input.respond", {"namespace": [], "interrupt_id": "x", "response": 1}
     )
@@ -402,9 +412,7 @@ def test_runs_wait_accepts_what_released_sdks_send_and_factories_get_a_runtime(
     assert unknown.status_code == 422 and "raise_errors" in unknown.text
     # the newest SDK (installed: 0.4.14) through its own client; and a (config, runtime) factory
     with get_sync_client(url=web.url) as client:
-        output = client.runs.wait(
-            thread_id, "runtime_factory", input={}, context={"user": "ada"}
-        )
+        output = client.runs.wait(thread_id, "runtime_factory", input={}, context={"user": "ada"})
     assert output == {
         "access_context": "threads.create_run",
         "is_for_execution": True,

@@ -30,4 +30,10 @@ async def runtime_factory(config: dict[str, Any], runtime: Any) -> Any:
     def echo(state: State) -> State:
         return dict(report)  # type: ignore[return-value]
 
-    return StateGraph(State).add_node("echo", echo).add_edge(START, "echo").add_edge("echo", END).compile()
+    return (
+        StateGraph(State)
+        .add_node("echo", echo)
+        .add_edge(START, "echo")
+        .add_edge("echo", END)
+        .compile()
+    )
