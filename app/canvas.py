@@ -71,6 +71,16 @@ def _check_sig(sig: Any) -> None:
         raise InvalidInput("after_seconds must be a number >= 0")
     if sig.get("config") is not None and not isinstance(sig["config"], dict):
         raise InvalidInput("config must be an object")
+    run_input = sig.get("input")
+    if run_input is not None and (
+        not isinstance(run_input, dict)
+        or set(run_input) - {"args", "kwargs"}
+        or not isinstance(run_input.get("args", []), list)
+        or not isinstance(run_input.get("kwargs", {}), dict)
+    ):
+        raise InvalidInput(
+            f'the input of {sig["task"]!r} must be {{"args": [...], "kwargs": {{...}}}}'
+        )
 
 
 def new_run(
@@ -119,12 +129,14 @@ def create_in(conn: Any, spec: dict, tasks: dict[str, Any]) -> tuple[list[dict],
     elif kind == "chain":
         created.append(_create(conn, new_run(conn, sigs[0], ids[0], tasks, links=len(sigs) > 1)))
         for index in range(1, len(sigs)):
+            new_run(conn, sigs[index], ids[index], tasks, links=False)  # refused now, not later
             request = {"sig": sigs[index], "links": index < len(sigs) - 1}
             canvas_store.insert_deferred(conn, ids[index], request, 1, "chain")
             canvas_store.link(conn, ids[index - 1], ids[index])
     else:  # chord: the callback is recorded before its members can end
         *members, body = sigs
         callback = ids[-1]
+        new_run(conn, body, callback, tasks, links=False)  # an unknown task is refused now
         canvas_store.insert_deferred(
             conn, callback, {"sig": body, "links": False}, len(members), "chord"
         )
