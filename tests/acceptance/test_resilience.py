@@ -455,6 +455,33 @@ def test_shutdown_finishes_short_runs_and_hands_long_ones_back(
     assert stopping.output().count("handed back (worker shut down)") == len(long)
 
 
+def test_a_stopping_worker_takes_no_new_work_during_its_grace_period(
+    stack: Stack, settings: Settings, ledger: Path
+) -> None:
+    """A run created after the signal is left to other workers: the stopping worker has free
+    slots for the whole grace period (one long run holds one of ten) and must not claim it."""
+    web = stack.web()
+    stopping = stack.worker(SHUTDOWN_GRACE_SECONDS=str(GRACE))
+    (long,) = create_runs(web.url, [{"sleep": LONG_SLEEP, "echo": 0}])
+    wait_started(ledger, stopping, [long])
+    stopping.signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM: shutting down" in stopping.output(), timeout=10, what="signal")
+    (late,) = create_runs(web.url, [{"sleep": 0, "echo": 1}])
+    observed = 0
+    while stopping.alive():  # observed for the whole grace period, until the process is gone
+        assert status_of(settings.database_url, late) == "pending"
+        observed += 1
+        time.sleep(0.1)  # the observation's pace, not a wait for anything
+    assert stopping.wait(timeout=5) == 0
+    assert observed >= 10  # the grace period was actually watched
+    assert status_of(settings.database_url, late) == "pending"
+    other = stack.worker()
+    rows = wait_terminal(settings.database_url, [long, late], timeout=90)
+    assert_each_run_succeeded_once(rows, ledger)
+    assert pid_of(rows[late]["worker_id"]) == other.pid
+    assert [e.pid for e in read_ledger_timed(ledger) if e.run_id == late] == [other.pid] * 2
+
+
 def test_a_second_signal_during_the_grace_period_hands_back_at_once(
     stack: Stack, settings: Settings, ledger: Path
 ) -> None:
