@@ -28,6 +28,8 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 DOCS_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_asset"}
 # the operator's HTML page (app/dashboard), not an operation of the API
 DOCS_ENDPOINTS |= {"dashboard.dashboard", "dashboard.static"}
+# Prometheus' scrape target (text exposition format, app/metrics.py), not an operation of the API
+DOCS_ENDPOINTS |= {"metrics"}
 UNKNOWN = "zzz_not_a_field"
 # requests schemathesis sends per operation and generation mode (keeps the test to ~1 minute)
 EXAMPLES_PER_OPERATION = 12
