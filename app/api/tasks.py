@@ -18,8 +18,10 @@ from typing import Any
 from flask import request
 
 from app import canvas
+from app.api.access import authorize
 from app.api.common import Blueprint, dump_run, iso, services
 from app.api.errors import parse_uuid
+from app.api.threads import check_thread
 from app.errors import Conflict, InvalidInput, NotFound
 from app.runs import RunStatus
 from app.store import canvas as canvas_store
@@ -38,10 +40,13 @@ def dump_task_run(row: dict) -> dict[str, Any]:
     }
 
 
-def _load(run_id: str) -> dict:
+def _load(run_id: str, auth_action: str = "read") -> dict:
+    """The run, once ``threads.<auth_action>`` is authorized on its thread (``app.api.access``):
+    a run the auth filter excludes is a 404 like a missing one."""
     row = canvas_store.get_run(services().db, parse_uuid(run_id, "run"))
     if row is None:
         raise NotFound(f"Run {run_id} not found")
+    check_thread(row["thread_id"], auth_action, run_id=row["run_id"])
     return row
 
 
@@ -52,7 +57,7 @@ def get_task_run(run_id: str) -> Any:
 
 @blp.route("/tasks/runs/<run_id>", methods=["DELETE"])
 def forget_task_run(run_id: str) -> Any:
-    row = _load(run_id)
+    row = _load(run_id, "delete")
     if not RunStatus(row["status"]).terminal:
         raise Conflict(f"Run {run_id} is {row['status']}: revoke it first")
     if not row["temporary"]:
@@ -65,6 +70,8 @@ def forget_task_run(run_id: str) -> Any:
 def create_canvas() -> Any:
     spec = request.get_json(silent=True)
     canvas.check(spec)
+    # a handler may refuse; a canvas's runs carry no stamp of the handler (README, "Auth")
+    authorize("threads", "create_run", {"thread_id": None, "metadata": {}, "kwargs": {}})
     svc = services()
 
     def work(conn: Any) -> tuple[list[dict], list[dict]]:

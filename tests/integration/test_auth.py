@@ -166,6 +166,9 @@ def test_bob_can_neither_see_nor_touch_anything_of_alices(
     as_bob("GET", f"/threads/{tid}/runs")
     for suffix in ("", "/join", "/stream"):
         as_bob("GET", f"/threads/{tid}/runs/{rid}{suffix}")
+    as_bob("GET", f"/tasks/runs/{rid}")
+    as_bob("DELETE", f"/tasks/runs/{rid}")
+    as_bob("POST", "/tasks/canvas", 422, json={})  # bob's own canvas: validated like anyone's
     as_bob("POST", f"/threads/{tid}/runs/{rid}/cancel?action=rollback")
     as_bob("DELETE", f"/threads/{tid}/runs/{rid}")
     as_bob("POST", "/runs/cancel?action=rollback", json={"status": "all"})
