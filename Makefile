@@ -48,8 +48,13 @@ up: install db
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# the suites that cover every route run a second time with custom auth on (handlers that allow
+# all, tests/auth/allow_all.py): auth must change nothing a permitted client sees
+AUTH_SUITES ?= tests/integration/test_api.py tests/integration/test_openapi.py tests/acceptance/test_end_to_end.py
+
 test: install-test services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CALLBOARD_TEST_AUTH=allow_all $(BIN)/python -m pytest $(PYTEST_ARGS) $(AUTH_SUITES)
 
 bench: install-test services
 	$(BIN)/python bench/compare.py

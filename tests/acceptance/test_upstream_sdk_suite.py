@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
+from tests.auth_support import ALLOW_ALL_AUTH, registry_with_auth
 from tests.support import ROOT, Stack
 
 SUITE = ROOT.parent / "shared" / "upstream-sdk-suite"
@@ -27,12 +28,24 @@ MIN_PASSED = 53
 pytestmark = pytest.mark.timeout(1500)
 
 
-@pytest.mark.parametrize("sdk", ["0.4.3", "0.4.14"])
-def test_the_sdk_integration_suite_passes(settings: Settings, tmp_path: Path, sdk: str) -> None:
+@pytest.mark.parametrize(
+    ("sdk", "auth"),
+    [("0.4.3", False), ("0.4.14", False), ("0.4.3", True)],
+    ids=["0.4.3", "0.4.14", "0.4.3-auth"],
+)
+def test_the_sdk_integration_suite_passes(
+    settings: Settings, tmp_path: Path, sdk: str, auth: bool
+) -> None:
+    """``auth``: the suite's registry with custom auth whose handlers allow all (issue 10: the
+    upstream suite passes with auth on)."""
     assert (SUITE / "run.sh").is_file(), f"the suite is expected at {SUITE}"
+    registry = SUITE / "integration" / "langgraph.json"
+    config_path = str(registry)
+    if auth:
+        config_path = registry_with_auth(tmp_path, ALLOW_ALL_AUTH, source=registry)
     suite_settings = dataclasses.replace(
         settings,
-        config_path=str(SUITE / "integration" / "langgraph.json"),
+        config_path=config_path,
         run_timeout_seconds=300.0,
         heartbeat_seconds=10.0,
     )
