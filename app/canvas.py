@@ -13,12 +13,18 @@ transaction that finishes a linked run with success: it counts the run down in t
 runs waiting for it and creates those now due, in that same transaction. So a chain's next step
 exists if and only if the step before it succeeded, and a chord's callback is created exactly
 once: the members' finishes serialize on the callback's row, and a member that crashes before
-its finish commits has created nothing (its next attempt finishes it). A failed step stops its
-chain; a failed member leaves its chord's callback uncreated (``get`` raises the member's error).
+its finish commits has created nothing (its next attempt finishes it).
+
+``fail_in`` runs instead when a linked run ends without success (error, timeout, revoked): the
+runs waiting for it are created already failed, in that same transaction, and their deferred rows
+deleted, as Celery 5 does (``celery.backends.base.Backend.mark_as_failure``): the later steps of
+a chain never run and fail with the step's own error; a chord's callback never runs and fails
+with a ``ChordError`` naming the member (Celery: "Dependency <id> raised <exc>").
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -31,6 +37,9 @@ from app.store.runs import NewRun
 from app.tasks import prepare_run
 
 MAX_CANVAS_RUNS = 1000
+CHORD_ERROR = "ChordError"  # Celery's celery.exceptions.ChordError
+
+logger = logging.getLogger(__name__)
 
 
 def check(spec: Any) -> list[dict]:
@@ -170,3 +179,40 @@ def release_in(conn: Any, finished: dict, tasks: dict[str, Any]) -> list[dict]:
         new = new_run(conn, sig, deferred["run_id"], tasks, links=bool(request.get("links")))
         created.append(_create(conn, new))
     return created
+
+
+def fail_in(conn: Any, finished: dict, tasks: dict[str, Any]) -> list[dict]:
+    """Inside the transaction that finished the linked run ``finished`` (a row) without success:
+    create every run still waiting for it, directly or down its chain, as a failed run (status
+    ``error``; a chain step gets the failed run's error, a chord's callback a ``ChordError``), and
+    delete their deferred rows. Returns the failed rows (nothing to wake: they never run)."""
+    cause = finished.get("error") or {
+        "error": "TaskRevokedError" if finished["status"] == "interrupted" else "TaskError",
+        "message": f"run {finished['run_id']} ended {finished['status']}",
+    }
+    failed = []
+    frontier = [(finished["run_id"], cause)]
+    while frontier:
+        run_id, error = frontier.pop()
+        for deferred in canvas_store.drop_deferred(conn, run_id):
+            if deferred["kind"] == "chord":
+                name, message = error.get("error"), error.get("message")
+                error = {
+                    "error": CHORD_ERROR,
+                    "message": f"Dependency {run_id} raised {name}({message!r})",
+                }
+            row = _create_failed(conn, deferred, error, tasks)
+            if row is not None:
+                failed.append(row)
+            frontier.append((deferred["run_id"], error))
+    return failed
+
+
+def _create_failed(conn: Any, deferred: dict, error: dict, tasks: dict[str, Any]) -> dict | None:
+    try:
+        new = new_run(conn, deferred["request"]["sig"], deferred["run_id"], tasks, links=False)
+    except (NotFound, InvalidInput) as exc:  # its task was deleted since: nothing to show it on
+        logger.warning("deferred run %r dropped: %s", str(deferred["run_id"]), exc)
+        return None
+    _create(conn, new)
+    return canvas_store.fail_created(conn, deferred["run_id"], error)

@@ -11,6 +11,7 @@ from callboard.canvas import Signature, chain, chord, group
 from callboard.errors import (
     APIError,
     CallboardError,
+    ChordError,
     Retry,
     TaskError,
     TaskRevokedError,
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncResult",
     "Callboard",
     "CallboardError",
+    "ChordError",
     "GroupResult",
     "Retry",
     "Signature",

@@ -32,6 +32,11 @@ class TaskError(CallboardError):
         self.message = message
 
 
+class ChordError(CallboardError):
+    """A chord's callback did not run because one of its members failed (Celery's
+    ``celery.exceptions.ChordError``); the message names the member and its error."""
+
+
 class APIError(CallboardError):
     """The API refused a request: ``status`` (HTTP) and ``detail`` (its ``{"detail"}``)."""
 
@@ -55,10 +60,10 @@ class Retry(CallboardError):
 def rebuild(error: dict[str, Any], namespace: dict[str, Any] | None = None) -> BaseException:
     """The exception for a run's ``error`` (``{"error": type name, "message"}``): the class of
     that name in ``namespace`` (the task's module) or the builtins when it is an exception type
-    built from one message, else ``TaskError``."""
+    built from one message (or ``ChordError``), else ``TaskError``."""
     name = str(error.get("error") or "Exception")
     message = str(error.get("message") or "")
-    for scope in (namespace or {}, vars(builtins)):
+    for scope in (namespace or {}, {"ChordError": ChordError}, vars(builtins)):
         cls = scope.get(name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             try:

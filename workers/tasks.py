@@ -13,7 +13,8 @@ through untouched.
   the task's backoff (``retry_run``: one more ``retries``, not an attempt), and its message is
   sent with that delay; afterwards it ends ``error`` with the task's own error.
 - **Canvas**: a run that others wait for (``kwargs.links``) finishes in a transaction that also
-  creates the runs now due (``app.canvas.release_in``); they are woken after COMMIT.
+  creates the runs now due (``app.canvas.release_in``); they are woken after COMMIT. A run that
+  ends without success fails the runs waiting for it in that transaction (``app.canvas.fail_in``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import redis
 from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-from app.canvas import release_in
+from app.canvas import fail_in, release_in
 from app.runs import RunStatus
 from app.store import canvas as canvas_store
 from app.store.runs import Claim
@@ -118,6 +119,8 @@ class Releases:
         self.created = []  # a retried transaction starts again
         if finished["status"] == RunStatus.SUCCESS:
             self.created = release_in(conn, finished, self.rt.registry.tasks)
+        else:  # the runs waiting for it fail with it, never run
+            fail_in(conn, finished, self.rt.registry.tasks)
 
     def wake(self) -> None:
         for row in self.created:

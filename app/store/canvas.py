@@ -91,3 +91,16 @@ def notify_created(conn: Any, row: dict, queue: str | None, delay: float) -> Non
         QUERIES["notify_run_created"],
         {"run_id": row["run_id"], "version": row["version"], "queue": queue, "delay": delay},
     )
+
+
+def drop_deferred(conn: Any, run_id: uuid.UUID) -> list[dict]:
+    """The linked run ``run_id`` ended without success: delete the deferred runs still waiting
+    for it (rows of ``deferred_runs``, each returned to exactly one caller)."""
+    return conn.execute(QUERIES["drop_deferred_runs"], {"run_id": run_id}).fetchall()
+
+
+def fail_created(conn: Any, run_id: uuid.UUID, error: dict[str, Any]) -> dict | None:
+    """pending → error for a run just created in this transaction (``output`` ``{"__error__":
+    error}``, as a task's own failure); None when it was not pending."""
+    params = {"run_id": run_id, "error": jsonb(error), "output": jsonb({"__error__": error})}
+    return conn.execute(QUERIES["fail_created_run"], params).fetchone()

@@ -61,3 +61,28 @@ RETURNING *;
 SELECT pg_notify('callboard_runs_created',
                  json_build_object('run_id', %(run_id)s::text, 'version', %(version)s::int,
                                    'queue', %(queue)s::text, 'delay', %(delay)s::float8)::text);
+
+-- name: drop_deferred_runs
+-- A linked run ended without success: the deferred runs still waiting for it will never be due.
+-- Delete them (their links go with them) and return them, each to exactly one caller (row lock:
+-- a concurrent member's finish of the same chord waits here, then finds nothing left).
+DELETE FROM deferred_runs d
+USING run_links l
+WHERE l.run_id = %(run_id)s AND NOT l.done AND d.run_id = l.deferred_run_id
+  AND d.waiting_for > 0
+RETURNING d.*;
+
+-- name: fail_created_run
+-- End a run just created (pending, never claimed) as failed, with its thread: a canvas step or
+-- chord callback whose predecessor failed. Same columns as finish_run's error.
+WITH failed AS (
+    UPDATE runs
+    SET status = 'error', version = version + 1, output = %(output)s, error = %(error)s,
+        not_before = NULL, ended_at = now(), updated_at = now()
+    WHERE run_id = %(run_id)s AND status = 'pending'
+    RETURNING *
+), thread AS (
+    UPDATE threads SET status = 'error', error = %(error)s, updated_at = now()
+    FROM failed WHERE threads.thread_id = failed.thread_id
+)
+SELECT * FROM failed;

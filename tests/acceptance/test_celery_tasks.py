@@ -219,7 +219,19 @@ def test_chain_group_and_chord(celery: Celery) -> None:
     broken = callboard.chain(tasks.fail.s("value", "step one"), tasks.add.s(1)).apply_async()
     with pytest.raises(ValueError, match="step one"):
         broken.get(timeout=60)
-    assert broken.state == "PENDING"  # the next step was never created
+    assert broken.state == "FAILURE"  # never run: failed with the step's error, as Celery's
+    with pytest.raises(ValueError, match="step one"):
+        callboard.AsyncResult(broken.id, app=tasks.app).get(timeout=10)
+
+    members = [tasks.add.s(1, 1), tasks.fail.s("value", "member two")]
+    failed_chord = callboard.chord(members)(tasks.collect.s("failed-chord-cb"))
+    with pytest.raises(ValueError, match="member two"):  # get waits for the members first
+        failed_chord.get(timeout=60)
+    by_id = callboard.AsyncResult(failed_chord.id, app=tasks.app)  # the callback alone
+    with pytest.raises(callboard.ChordError, match="member two"):
+        by_id.get(timeout=60)
+    assert by_id.state == "FAILURE"
+    assert celery.starts("failed-chord-cb") == []
 
 
 def test_chord_callback_once_when_a_members_worker_is_killed(celery: Celery) -> None:

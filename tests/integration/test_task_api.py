@@ -1,6 +1,7 @@
 """The tasks API (``app/api/tasks.py``) through the Flask test client on the tests' registry of
 tasks (``tests/graphs/celery.json``): bad input is a 4xx with a JSON ``detail`` and writes
-nothing; a chain writes its first run and records the later steps as deferred runs only."""
+nothing; a chain writes its first run and records the later steps as deferred runs only; a
+failed step or chord member fails the runs waiting for it in its finish's transaction."""
 
 from __future__ import annotations
 
@@ -95,3 +96,69 @@ def test_task_runs_by_id(tasks_client: Any) -> None:
     resp = tasks_client.delete(f"/tasks/runs/{created['run_id']}")
     assert resp.status_code == 409  # pending: revoke it first
     assert tasks_client.get(f"/tasks/runs/{created['run_id']}").status_code == 200
+
+
+def finish_linked(tasks_client: Any, run_id: str, status: str, **result: Any) -> dict:
+    """Claim the canvas run ``run_id`` and finish it as a worker does (``workers.tasks.Releases``
+    in the finish's transaction); the finished row."""
+    from types import SimpleNamespace
+
+    from app.runs import RunStatus
+    from app.store import runs as run_store
+    from workers.tasks import Releases
+
+    svc = tasks_client.application.extensions["callboard"]
+    row = run_store.get(svc.db, uuid.UUID(run_id))
+    claim = run_store.claim(svc.db, row["run_id"], row["version"], "test-worker")
+    assert claim is not None
+    releases = Releases(SimpleNamespace(registry=svc.registry))  # type: ignore[arg-type]
+    finished = run_store.finish(svc.db, claim, RunStatus(status), then=releases, **result)
+    assert finished is not None
+    return finished
+
+
+def test_a_failed_chain_step_fails_every_later_step(tasks_client: Any, database_url: str) -> None:
+    chain = [sig("mul", 1, 2), sig("mul", 10), sig("mul", 3)]
+    runs = tasks_client.post("/tasks/canvas", json={"chain": chain}).get_json()["runs"]
+    assert counts(database_url) == (1, 2, 2)
+    error = {"error": "ValueError", "message": "bad amount"}
+    finish_linked(
+        tasks_client, runs[0]["run_id"], "error", error=error, output={"__error__": error}
+    )
+    assert counts(database_url) == (3, 0, 0)  # created failed; nothing left deferred
+    for later in runs[1:]:
+        run = tasks_client.get(f"/tasks/runs/{later['run_id']}").get_json()
+        assert (run["status"], run["error"], run["ended_at"] is not None) == ("error", error, True)
+        joined = tasks_client.get(f"/threads/{run['thread_id']}/runs/{later['run_id']}/join")
+        assert joined.get_json() == {"__error__": error}
+
+
+def test_a_failed_chord_member_fails_the_callback_once(
+    tasks_client: Any, database_url: str
+) -> None:
+    chord = {"header": [sig("mul", 1, 2), sig("mul", 3, 4)], "body": sig("tsum")}
+    first, second, callback = tasks_client.post("/tasks/canvas", json={"chord": chord}).get_json()[
+        "runs"
+    ]
+    error = {"error": "ValueError", "message": "bad amount"}
+    finish_linked(tasks_client, first["run_id"], "error", error=error, output={"__error__": error})
+    assert counts(database_url) == (3, 0, 0)
+    failed = tasks_client.get(f"/tasks/runs/{callback['run_id']}").get_json()
+    assert failed["status"] == "error"
+    assert failed["error"] == {
+        "error": "ChordError",
+        "message": f"Dependency {first['run_id']} raised ValueError('bad amount')",
+    }
+    # the other member succeeding later creates nothing and leaves the callback as it is
+    finish_linked(tasks_client, second["run_id"], "success", output=12)
+    assert counts(database_url) == (3, 0, 0)
+    assert tasks_client.get(f"/tasks/runs/{callback['run_id']}").get_json() == failed
+
+
+def test_a_revoked_chord_member_fails_the_callback(tasks_client: Any, database_url: str) -> None:
+    chord = {"header": [sig("mul", 1, 2)], "body": sig("tsum")}
+    member, callback = tasks_client.post("/tasks/canvas", json={"chord": chord}).get_json()["runs"]
+    finish_linked(tasks_client, member["run_id"], "interrupted")
+    failed = tasks_client.get(f"/tasks/runs/{callback['run_id']}").get_json()
+    assert failed["status"] == "error" and failed["error"]["error"] == "ChordError"
+    assert counts(database_url) == (2, 0, 0)
