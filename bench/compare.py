@@ -15,6 +15,10 @@ Sections (``--only``), each run while the others are stopped:
   ``success``; sequential create -> join p50/p99; ``POST /runs/batch`` (50 runs a request);
   per run: Postgres transactions (``pg_stat_database.xact_commit``) and rows written
   (``pg_stat_user_tables``), web and worker CPU ms; peak Postgres connections of the stack;
+- ``tasks``: the same no-op as a task of the ``callboard`` client (``@app.task``,
+  ``bench/peers/callboard_tasks.py``, the registry's ``"tasks"`` key), 1 web + 1 worker: 16
+  client threads ``.delay()`` then every result is collected with ``.get()``; sequential
+  ``delay().get()`` p50/p99: Celery's own measures, on the same client calls;
 - ``graph``: a 3-node ``StateGraph`` (``bench/peers/graphs.py``, durability ``async``) through
   ``langgraph-sdk``: 200 concurrent create+join, and sequential, against ``langgraph dev`` on
   the same graph;
@@ -279,6 +283,48 @@ def _body(phase: str, i: int, graph: str = "noop") -> dict:
     return {"assistant_id": graph, "input": {"i": i}, "metadata": {"bench_phase": phase}}
 
 
+def bench_tasks(base: str, runs: int, sequential: int, clients: int = 16) -> dict:
+    """``cb_noop`` through the ``callboard`` client, measured as ``peers/celery_client.py``
+    measures Celery: 20 warm-up calls; ``clients`` threads each ``.delay()`` their share of
+    ``runs``, then every result is collected with ``.get()`` (tasks/s = runs / (last result -
+    first send)); then ``delay().get()`` one at a time, ``sequential`` times (p50/p99 in s)."""
+    if str(PEERS) not in sys.path:
+        sys.path.insert(0, str(PEERS))
+    from callboard_tasks import app, cb_noop
+
+    app.url = base
+    for i in range(20):
+        cb_noop.delay({"i": i}).get(timeout=30)
+    results: list[Any] = [None] * runs
+
+    def send(share: range) -> None:
+        for i in share:
+            results[i] = cb_noop.delay({"i": i})
+
+    t0 = time.perf_counter()
+    threads = [
+        threading.Thread(target=send, args=(range(c, runs, clients),)) for c in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, result in enumerate(results):
+        if result.get(timeout=120) != {"i": i}:
+            raise RuntimeError(f"task {result.id}: unexpected result")
+    span = time.perf_counter() - t0
+    latencies = []
+    for i in range(sequential):
+        t1 = time.perf_counter()
+        cb_noop.delay({"i": i}).get(timeout=30)
+        latencies.append(time.perf_counter() - t1)
+    return {
+        "per_s": runs / span,
+        "seq_p50_s": percentile(latencies, 50),
+        "seq_p99_s": percentile(latencies, 99),
+    }
+
+
 def bench_graph(url: str, concurrent: int, sequential: int) -> dict:
     """3-node StateGraph through langgraph-sdk: ``concurrent`` create+join at once, then
     ``sequential`` one after the other (each on a new thread)."""
@@ -422,6 +468,25 @@ def table(r: dict) -> str:
                 _ratio(p.get("batch_per_s"), c.get("per_s")),
             )
         )
+    t = r.get("tasks", {})
+    if t:
+        rows.append(
+            (
+                "callboard client: 16 threads .delay(), all .get() (per s)",
+                f"{t['per_s']:.0f}",
+                f"Celery {c.get('per_s', 0):.0f}",
+                _ratio(t["per_s"], c.get("per_s")),
+            )
+        )
+        for q in ("50", "99"):
+            rows.append(
+                (
+                    f"callboard client: delay().get() p{q}",
+                    _ms(t[f"seq_p{q}_s"]),
+                    f"Celery delay().get() {_ms(c.get(f'seq_p{q}_s'))}",
+                    _ratio(c.get(f"seq_p{q}_s"), t[f"seq_p{q}_s"]),
+                )
+            )
     if g:
         rows.append(
             (
@@ -478,7 +543,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small counts (development)")
     p.add_argument(
-        "--only", default="dramatiq,celery,plain,graph,io", help="comma-separated sections"
+        "--only",
+        default="dramatiq,celery,plain,tasks,graph,io",
+        help="comma-separated sections",
     )
     p.add_argument(
         "--pg-admin",
@@ -544,7 +611,7 @@ def main(argv: list[str]) -> int:  # noqa: PLR0915 - one linear script
             finally:
                 lg.stop()
                 shutil.rmtree(PEERS / ".langgraph_api", ignore_errors=True)
-        if only & {"plain", "graph", "io"}:
+        if only & {"plain", "tasks", "graph", "io"}:
             rclient.flushdb()
             admin(f'CREATE DATABASE "{db_name}"')
             apply_all(database_url)
@@ -560,11 +627,14 @@ def main(argv: list[str]) -> int:  # noqa: PLR0915 - one linear script
             base = stack.start_web()
             with psycopg.connect(database_url, autocommit=True) as conn:
                 conn.execute("SET enable_seqscan = off")  # the bench's polls use the index
-                if only & {"plain", "graph"}:
+                if only & {"plain", "tasks", "graph"}:
                     stack.start_workers(1)
                 if "plain" in only:
                     say("Callboard plain no-op runs")
                     r["plain"] = bench_plain(stack, base, conn, n_plain, n_seq)
+                if "tasks" in only:
+                    say("Callboard: no-op task through the callboard client")
+                    r["tasks"] = bench_tasks(base, n_plain, n_seq)
                 if "graph" in only:
                     say("Callboard: 3-node StateGraph")
                     r["graph"] = bench_graph(base, n_graph, n_gseq)
