@@ -427,7 +427,8 @@ def _ms(s: float | None) -> str:
 def table(r: dict) -> str:
     rows: list[tuple[str, str, str, str]] = []
     d, c, p, g, lg = (r.get(k, {}) for k in ("dramatiq", "celery", "plain", "graph", "lgdev"))
-    if p or c or d:
+    t = r.get("tasks", {})
+    if p or d or (c and not t):  # Celery beside the client's rows only, when plain was not run
         rows.append(
             (
                 "no-op e2e, 16 clients (per s)",
@@ -468,7 +469,6 @@ def table(r: dict) -> str:
                 _ratio(p.get("batch_per_s"), c.get("per_s")),
             )
         )
-    t = r.get("tasks", {})
     if t:
         rows.append(
             (
