@@ -31,7 +31,7 @@ from app.store.db import Database
 from sweeper.crons import cron_interval_seconds, fire_due_crons
 from sweeper.enqueued import CreatedRunsListener
 from sweeper.jobs import sweep
-from sweeper.results import expire_results
+from sweeper.results import expire_results, fail_waiting_runs
 from sweeper.threads import sweep_ttl
 from sweeper.webhooks import interval_seconds, retry_webhooks
 from workers.broker import declare_execute_run, make_broker
@@ -108,6 +108,7 @@ def main() -> int:
     )
 
     every(settings.sweep_interval_seconds, "results", lambda now: expire_results(db, now))
+    every(settings.sweep_interval_seconds, "canvas", lambda _now: fail_waiting_runs(db))
     listener = CreatedRunsListener(settings.database_url, actor)  # enqueue_in's NOTIFY
     listener.start()
 

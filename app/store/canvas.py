@@ -104,3 +104,9 @@ def fail_created(conn: Any, run_id: uuid.UUID, error: dict[str, Any]) -> dict | 
     error}``, as a task's own failure); None when it was not pending."""
     params = {"run_id": run_id, "error": jsonb(error), "output": jsonb({"__error__": error})}
     return conn.execute(QUERIES["fail_created_run"], params).fetchone()
+
+
+def unreleased_failed_links(db: Database, limit: int) -> list[dict]:
+    """Runs ended without success whose waiting runs were not failed with them (rows of
+    ``runs``): those ended by a revoke while pending, used-up attempts or a lapsed lease."""
+    return db.fetch("unreleased_failed_links", {"limit": limit})

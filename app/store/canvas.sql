@@ -86,3 +86,11 @@ WITH failed AS (
     FROM failed WHERE threads.thread_id = failed.thread_id
 )
 SELECT * FROM failed;
+
+-- name: unreleased_failed_links
+-- Linked runs that ended without success by a path other than a worker's finish (a revoke while
+-- pending, attempts used up, a lapsed lease) and still have runs waiting for them: the sweeper
+-- fails those (app.canvas.fail_in).
+SELECT DISTINCT r.* FROM run_links l JOIN runs r ON r.run_id = l.run_id
+WHERE NOT l.done AND r.status IN ('error', 'timeout', 'interrupted')
+LIMIT %(limit)s;

@@ -162,3 +162,26 @@ def test_a_revoked_chord_member_fails_the_callback(tasks_client: Any, database_u
     failed = tasks_client.get(f"/tasks/runs/{callback['run_id']}").get_json()
     assert failed["status"] == "error" and failed["error"]["error"] == "ChordError"
     assert counts(database_url) == (2, 0, 0)
+
+
+def test_the_sweeper_fails_runs_waiting_for_a_run_revoked_while_pending(
+    tasks_client: Any, database_url: str
+) -> None:
+    from sweeper.results import fail_waiting_runs
+
+    chain = [sig("mul", 1, 2), sig("mul", 10), sig("mul", 3)]
+    first, *later = tasks_client.post("/tasks/canvas", json={"chain": chain}).get_json()["runs"]
+    cancel = f"/threads/{first['thread_id']}/runs/{first['run_id']}/cancel"
+    assert tasks_client.post(cancel).status_code in (200, 202, 204)
+    assert tasks_client.get(f"/tasks/runs/{first['run_id']}").get_json()["status"] == "interrupted"
+    assert counts(database_url) == (1, 2, 2)  # no worker finished it: the sweeper's part
+    db = tasks_client.application.extensions["callboard"].db
+    assert fail_waiting_runs(db) == 2
+    assert counts(database_url) == (3, 0, 0)
+    for run in later:
+        failed = tasks_client.get(f"/tasks/runs/{run['run_id']}").get_json()
+        assert (failed["status"], failed["error"]["error"]) == (
+            "error",
+            "UserInterrupt",
+        )  # the client: TaskRevokedError
+    assert fail_waiting_runs(db) == 0  # once
