@@ -50,6 +50,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import e2e  # noqa: E402 - the helpers of bench/e2e.py (processes, HTTP load, Dramatiq drain)
+from client_tasks import bench_tasks  # noqa: E402 - section "tasks"
 from e2e import ROOT, Client, Proc, percentile, wait_for  # noqa: E402
 
 PEERS = BENCH / "peers"
@@ -281,48 +282,6 @@ def bench_plain(stack: Stack, base: str, conn: Any, runs: int, sequential: int) 
 
 def _body(phase: str, i: int, graph: str = "noop") -> dict:
     return {"assistant_id": graph, "input": {"i": i}, "metadata": {"bench_phase": phase}}
-
-
-def bench_tasks(base: str, runs: int, sequential: int, clients: int = 16) -> dict:
-    """``cb_noop`` through the ``callboard`` client, measured as ``peers/celery_client.py``
-    measures Celery: 20 warm-up calls; ``clients`` threads each ``.delay()`` their share of
-    ``runs``, then every result is collected with ``.get()`` (tasks/s = runs / (last result -
-    first send)); then ``delay().get()`` one at a time, ``sequential`` times (p50/p99 in s)."""
-    if str(PEERS) not in sys.path:
-        sys.path.insert(0, str(PEERS))
-    from callboard_tasks import app, cb_noop
-
-    app.url = base
-    for i in range(20):
-        cb_noop.delay({"i": i}).get(timeout=30)
-    results: list[Any] = [None] * runs
-
-    def send(share: range) -> None:
-        for i in share:
-            results[i] = cb_noop.delay({"i": i})
-
-    t0 = time.perf_counter()
-    threads = [
-        threading.Thread(target=send, args=(range(c, runs, clients),)) for c in range(clients)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i, result in enumerate(results):
-        if result.get(timeout=120) != {"i": i}:
-            raise RuntimeError(f"task {result.id}: unexpected result")
-    span = time.perf_counter() - t0
-    latencies = []
-    for i in range(sequential):
-        t1 = time.perf_counter()
-        cb_noop.delay({"i": i}).get(timeout=30)
-        latencies.append(time.perf_counter() - t1)
-    return {
-        "per_s": runs / span,
-        "seq_p50_s": percentile(latencies, 50),
-        "seq_p99_s": percentile(latencies, 99),
-    }
 
 
 def bench_graph(url: str, concurrent: int, sequential: int) -> dict:
