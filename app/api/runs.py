@@ -19,6 +19,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request, stream_with_context
@@ -196,9 +197,12 @@ def _kept_result(run_id: uuid.UUID) -> Any:
 WAIT_HEARTBEAT_SECONDS = 5.0
 
 
-def _wait_response(row: dict, body: dict) -> Any:
+def _wait_response(
+    row: dict, body: dict, final: Callable[[dict | None], Any] | None = None
+) -> Any:
     """Stream the run's join output (see ``join_output``) once it is terminal, with newline
-    heartbeats meanwhile. Status 200 is sent at once: a failed run answers
+    heartbeats meanwhile; ``final``, if given, makes the answer from the run's last row (None:
+    deleted) instead. Status 200 is sent at once: a failed run answers
     ``{"__error__": {"error", "message"}}`` as the official server does. ``Location`` is the
     join URL a client reconnects to if the answer is cut off; ``on_disconnect=cancel`` cancels
     the run if the client goes away before the answer (noticed within a second).
@@ -217,14 +221,9 @@ def _wait_response(row: dict, body: dict) -> Any:
             current = run_store.get(svc.db, run_id)
             read_at = beat_at = time.monotonic()
             while True:
-                if current is None:  # deleted: a finished temporary run keeps its result
-                    kept = _kept_result(run_id)
+                if current is None or RunStatus(current["status"]).terminal:
                     done = True
-                    yield _compact({} if kept is _MISSING else kept)
-                    return
-                if RunStatus(current["status"]).terminal:
-                    done = True
-                    yield _compact(current["output"])
+                    yield _compact(final(current) if final else _join_answer(run_id, current))
                     return
                 notified = event.wait(1.0)
                 event.clear()
@@ -248,6 +247,14 @@ def _wait_response(row: dict, body: dict) -> Any:
         mimetype="application/json",
         headers={"Location": f"{path}/join", "Content-Location": path},
     )
+
+
+def _join_answer(run_id: uuid.UUID, row: dict | None) -> Any:
+    """A join's answer: the run's output, or the kept result of a deleted temporary run."""
+    if row is None:
+        kept = _kept_result(run_id)
+        return {} if kept is _MISSING else kept
+    return row["output"]
 
 
 def _compact(value: Any) -> str:
@@ -356,28 +363,15 @@ def cancel(query: dict, thread_id: str, run_id: str) -> Any:
     announce(cancelled)
     if not query["wait"]:
         return "", 202
-    final = _await_end(row["run_id"])
-    answer = {} if final is None or final["status"] == RunStatus.INTERRUPTED else final["output"]
-    path = f"/threads/{row['thread_id']}/runs/{row['run_id']}"
-    response = _jsonify(answer)
-    response.headers.update({"Location": f"{path}/join", "Content-Location": path})
-    return response
+    # the answer streams newline keep-alives until the run ends, as join and wait do
+    return _wait_response(row, {}, _cancel_answer)
 
 
-def _await_end(run_id: uuid.UUID) -> dict | None:
-    """Block until the run is terminal (its row) or deleted (None); waits on the Redis
-    notification, re-reading Postgres every ``JOIN_FALLBACK_SECONDS``."""
-    svc = services()
-    event = svc.waiter.register(run_id)
-    try:
-        while True:
-            row = run_store.get(svc.db, run_id)
-            if row is None or RunStatus(row["status"]).terminal:
-                return row
-            event.wait(JOIN_FALLBACK_SECONDS)
-            event.clear()
-    finally:
-        svc.waiter.unregister(run_id, event)
+def _cancel_answer(final: dict | None) -> Any:
+    """``cancel?wait=true``'s answer from the run's last row (None: deleted)."""
+    if final is None or final["status"] == RunStatus.INTERRUPTED:
+        return {}
+    return final["output"]
 
 
 def _wake_next(thread_id: uuid.UUID) -> None:

@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.errors import ConfigurationError
-from app.notify import heartbeat_key, make_redis
+from app.notify import heartbeat_key, make_redis, publish_run_done
+from app.runs import RunStatus
 from app.store import runs as run_store
 from app.store.db import Database
 from tests.integration.run_helpers import new_run, sql
@@ -313,6 +314,28 @@ def test_join_sends_newlines_while_the_run_goes_on(client):
     json.loads(body)  # the SDK's parser skips the leading newlines
     resp.close()
     assert client.get(f"/threads/{tid}/runs/{run['run_id']}").get_json()["status"] == "interrupted"
+
+
+def test_cancel_wait_sends_newlines_until_the_run_ends(client, runtime):
+    # a running run (claimed, its worker not yet stopping it): cancel?wait=true must keep the
+    # connection alive with newlines until the run ends, then answer JSON the SDK parses
+    tid = client.post("/threads", json={}).get_json()["thread_id"]
+    run = client.post(f"/threads/{tid}/runs", json={"assistant_id": "ledger"}).get_json()
+    claim = run_store.claim(runtime.db, uuid.UUID(run["run_id"]), 1, "test-worker")
+    assert claim is not None
+    resp = client.post(
+        f"/threads/{tid}/runs/{run['run_id']}/cancel?wait=true", buffered=False
+    )
+    assert resp.status_code == 200
+    chunks: Iterator[bytes] = iter(resp.response)
+    first = next(chunks)  # the run is still running: this is a keep-alive
+    assert first.strip() == b""
+    # the worker's part: it records the interrupt and announces the end
+    run_store.finish(runtime.db, claim, RunStatus.INTERRUPTED)
+    publish_run_done(runtime.redis, uuid.UUID(run["run_id"]))
+    body = first + b"".join(chunks)
+    resp.close()
+    assert json.loads(body) == {}  # the SDK's parser skips the leading newlines
 
 
 def test_join_of_a_finished_run_answers_at_once(client, runtime):
