@@ -51,6 +51,18 @@ def ttl_interval_seconds(settings: Settings) -> float:
     return settings.sweep_interval_seconds
 
 
+def default_thread_ttl(settings: Settings) -> dict | None:
+    """The TTL of the threads stateless crons create (``{"ttl_minutes", "ttl_strategy"}``):
+    ``checkpointer.ttl.default_ttl`` of ``langgraph.json``, as ``POST /threads`` applies it;
+    None when there is none."""
+    if not Path(settings.config_path).exists():
+        return None
+    ttl = Deployment.load(settings.config_path).checkpointer_ttl
+    if ttl is None or ttl.default_ttl is None:
+        return None
+    return {"ttl_minutes": ttl.default_ttl, "ttl_strategy": ttl.strategy}
+
+
 def run_job(db: Database, name: str, job: Callable[[datetime.datetime], object]) -> None:
     """One tick of ``job``: ``job(now)`` with ``now`` the database's clock (``now()``), never
     this host's: the jobs compare it with timestamps Postgres wrote (claims, leases, TTLs, cron
@@ -98,7 +110,12 @@ def main() -> int:
             max_attempts=settings.max_attempts,
         ),
     )
-    every(cron_interval_seconds(), "crons", lambda now: fire_due_crons(db, client, actor, now))
+    thread_ttl = default_thread_ttl(settings)
+    every(
+        cron_interval_seconds(),
+        "crons",
+        lambda now: fire_due_crons(db, client, actor, now, thread_ttl=thread_ttl),
+    )
     every(ttl_interval_seconds(settings), "ttl", lambda now: sweep_ttl(db, now))
     webhook_policy = WebhookPolicy.from_env()
     every(

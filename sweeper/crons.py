@@ -63,11 +63,16 @@ def cron_interval_seconds(env: Mapping[str, str] | None = None) -> float:
 
 
 def plan_occurrence(
-    cron: dict, assistant: dict | None, now: datetime.datetime
+    cron: dict,
+    assistant: dict | None,
+    now: datetime.datetime,
+    thread_ttl: dict | None = None,
 ) -> tuple[dict[str, Any] | None, datetime.datetime | None]:
     """For a due ``cron`` (a row): the run to insert (``build_run``'s keyword arguments, or
     None when there must be none) and the cron's next occurrence (the first after ``now``;
-    None after ``end_time``). Never raises: a cron that cannot run is logged and moved on."""
+    None after ``end_time``). A stateless cron's run creates its thread with ``thread_ttl``
+    (``{"ttl_minutes", "ttl_strategy"}``, ``checkpointer.ttl``'s default). Never raises: a
+    cron that cannot run is logged and moved on."""
     cron_id = str(cron["cron_id"])
     try:
         schedule = Schedule.parse(cron["schedule"], cron["timezone"])
@@ -95,6 +100,8 @@ def plan_occurrence(
     except CallboardError as exc:
         logger.error("cron %r: its payload builds no run (%s)", cron_id, exc)
         return None, next_run_date
+    if cron["thread_id"] is None and thread_ttl is not None:
+        run["thread_ttl"] = thread_ttl
     if cron.get("user_id") is not None:  # created with auth on: runs in its creator's name
         run["new_thread_metadata"] = dict(cron["metadata"] or {})
     return run, next_run_date
@@ -111,7 +118,12 @@ def _announce(client: redis.Redis, cancelled: run_store.Cancelled) -> None:
 
 
 def fire_due_crons(
-    db: Database, client: redis.Redis | None, actor: dramatiq.Actor, now: datetime.datetime
+    db: Database,
+    client: redis.Redis | None,
+    actor: dramatiq.Actor,
+    now: datetime.datetime,
+    *,
+    thread_ttl: dict | None = None,
 ) -> int:
     """Create one run for each enabled cron due at ``now`` (an aware datetime) and send the runs'
     messages; return how many runs were created.
@@ -120,11 +132,16 @@ def fire_due_crons(
         client: Redis, to announce the runs a new run supersedes (multitask strategy
             interrupt/rollback); None skips that (the workers' lease checks notice the cancels).
         actor: the ``execute_run`` actor whose messages wake the workers.
+        thread_ttl: the TTL of the threads stateless crons create (``checkpointer.ttl``'s
+            default, ``{"ttl_minutes", "ttl_strategy"}``); None: no TTL.
     """
     created = 0
     for _ in range(MAX_BATCHES):
         fired = cron_store.fire_due(
-            db, now, lambda cron, assistant: plan_occurrence(cron, assistant, now), limit=BATCH
+            db,
+            now,
+            lambda cron, assistant: plan_occurrence(cron, assistant, now, thread_ttl),
+            limit=BATCH,
         )
         for item in fired:
             if item.created is None:

@@ -197,9 +197,7 @@ def _kept_result(run_id: uuid.UUID) -> Any:
 WAIT_HEARTBEAT_SECONDS = 5.0
 
 
-def _wait_response(
-    row: dict, body: dict, final: Callable[[dict | None], Any] | None = None
-) -> Any:
+def _wait_response(row: dict, body: dict, final: Callable[[dict | None], Any] | None = None) -> Any:
     """Stream the run's join output (see ``join_output``) once it is terminal, with newline
     heartbeats meanwhile; ``final``, if given, makes the answer from the run's last row (None:
     deleted) instead. Status 200 is sent at once: a failed run answers

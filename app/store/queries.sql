@@ -173,10 +173,12 @@ WHERE thread_id = %(thread_id)s AND status IN ('pending', 'running')
 LIMIT 1;
 
 -- name: insert_run_with_thread
--- Create a stateless run on a new temporary thread, in one statement (create -> pending).
+-- Create a stateless run on a new temporary thread, in one statement (create -> pending); the
+-- thread gets the TTL given (ttl_minutes NULL: none).
 WITH t AS (
-    INSERT INTO threads (thread_id, metadata)
-    VALUES (%(thread_id)s, %(new_thread_metadata)s || %(thread_metadata)s)
+    INSERT INTO threads (thread_id, metadata, ttl_strategy, ttl_minutes, expires_at)
+    VALUES (%(thread_id)s, %(new_thread_metadata)s || %(thread_metadata)s, %(ttl_strategy)s,
+            %(ttl_minutes)s::float8, now() + %(ttl_minutes)s::float8 * interval '1 minute')
     ON CONFLICT (thread_id) DO NOTHING
 )
 INSERT INTO runs (run_id, thread_id, assistant_id, graph_id, metadata, kwargs,

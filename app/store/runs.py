@@ -78,7 +78,8 @@ class NewRun:
             wrote. The new run starts once the runs before it are finished.
         create_thread: ``if_not_exists="create"``: create the thread if it does not exist, in
             the run's transaction (a refused run leaves no thread behind); ``thread_ttl``
-            (``{"ttl_minutes", "ttl_strategy"}``) is the TTL such a thread gets.
+            (``{"ttl_minutes", "ttl_strategy"}``) is the TTL such a thread gets (and a
+            temporary run's thread, too).
         after_seconds: the run is not claimed before this many seconds from now (database
             clock); while it waits it holds up none of its thread's runs.
         reject_if_busy: the older spelling of ``multitask_strategy="reject"`` (``build_run``
@@ -124,6 +125,9 @@ class NewRun:
             "on_completion": self.on_completion,
             "thread_metadata": jsonb(self.thread_metadata or {}),
             "new_thread_metadata": jsonb(self.new_thread_metadata or {}),
+            # the TTL of the thread the run creates (temporary or if_not_exists="create")
+            "ttl_minutes": (self.thread_ttl or {}).get("ttl_minutes"),
+            "ttl_strategy": (self.thread_ttl or {}).get("ttl_strategy"),
         }
 
 

@@ -604,6 +604,21 @@ def test_stateless_crons_run_on_new_threads(client, db, rclient, actor):
         assert all(r["temporary"] and r["on_completion"] == on_completion for r in runs)
 
 
+def test_threads_of_stateless_crons_get_the_default_ttl(client, db, rclient, actor, thread_id):
+    # checkpointer.ttl's default (sweeper.__main__.default_thread_ttl) reaches the thread a
+    # stateless cron's run creates, as POST /threads gives it
+    stateless = make_cron(client, input={"echo": 1}, on_run_completed="keep")
+    on_thread = make_cron(client, thread_id, input={"echo": 2})
+    first = max(parse_ts(stateless["next_run_date"]), parse_ts(on_thread["next_run_date"]))
+    ttl = {"ttl_minutes": 90, "ttl_strategy": "keep_latest"}
+    assert fire_due_crons(db, rclient, actor, first, thread_ttl=ttl) == 2
+    (run,) = runs_of(db, stateless["cron_id"])
+    got = client.get(f"/threads/{run['thread_id']}?include=ttl").get_json()["ttl"]
+    assert (got["strategy"], got["ttl_minutes"]) == ("keep_latest", 90)
+    # an existing thread keeps its own (no) TTL
+    assert client.get(f"/threads/{thread_id}?include=ttl").get_json().get("ttl") is None
+
+
 def test_multitask_reject_skips_an_occurrence_on_a_busy_thread(
     client, db, rclient, actor, thread_id
 ):

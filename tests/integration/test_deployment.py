@@ -132,3 +132,15 @@ def test_checkpointer_ttl_is_the_default_ttl_of_new_threads(tmp_path, make_app):
     assert ttl_interval_seconds(Settings(config_path=config)) == 2 * 60
     without = Settings(config_path=registry_with(tmp_path), sweep_interval_seconds=7)
     assert ttl_interval_seconds(without) == 7
+
+    # the sweeper gives it to the threads stateless crons create (tests/integration/test_crons.py)
+    from sweeper.__main__ import default_thread_ttl
+
+    assert default_thread_ttl(without) is None
+    config = registry_with(
+        tmp_path, checkpointer={"ttl": {"strategy": "keep_latest", "default_ttl": 90}}
+    )
+    assert default_thread_ttl(Settings(config_path=config)) == {
+        "ttl_minutes": 90,
+        "ttl_strategy": "keep_latest",
+    }

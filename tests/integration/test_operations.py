@@ -323,9 +323,7 @@ def test_cancel_wait_sends_newlines_until_the_run_ends(client, runtime):
     run = client.post(f"/threads/{tid}/runs", json={"assistant_id": "ledger"}).get_json()
     claim = run_store.claim(runtime.db, uuid.UUID(run["run_id"]), 1, "test-worker")
     assert claim is not None
-    resp = client.post(
-        f"/threads/{tid}/runs/{run['run_id']}/cancel?wait=true", buffered=False
-    )
+    resp = client.post(f"/threads/{tid}/runs/{run['run_id']}/cancel?wait=true", buffered=False)
     assert resp.status_code == 200
     chunks: Iterator[bytes] = iter(resp.response)
     first = next(chunks)  # the run is still running: this is a keep-alive
