@@ -202,7 +202,10 @@ def plan(
         raise click.UsageError("give --throughput (runs per second), or --seed-profiles")
     if throughput < 0 or reads < 0:
         raise click.BadParameter("rates must be >= 0")
-    jobs = n_jobs or int(os.environ.get("N_JOBS_PER_WORKER") or 10)
+    try:
+        jobs = n_jobs or Settings.from_env().n_jobs_per_worker
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
     if jobs < 1:
         raise click.BadParameter("must be >= 1", param_hint="--n-jobs")
     cli_render.print_plans(

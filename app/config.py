@@ -43,6 +43,26 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
     return value
 
 
+def _float_at_least(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    """Like ``_float``, with ``minimum`` itself allowed (a retry delay of 0 s)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # NaN too
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _names(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks and repeats dropped, in order."""
+    items = (item.strip() for item in (env.get(name) or "").split(","))
+    return tuple(dict.fromkeys(item for item in items if item))
+
+
 def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = (env.get(name) or default).strip().lower()
     if raw not in choices:
@@ -138,6 +158,19 @@ class Settings:
     prometheus_multiproc_dir: str | None = None
     # API keys of the simple auth mode (app/auth.py); empty: no key required
     api_keys: tuple[str, ...] = ()
+    # the queues a worker consumes (CALLBOARD_QUEUES, comma-separated; workers/__main__.py);
+    # empty: the default queue (queue_name)
+    worker_queues: tuple[str, ...] = ()
+    # how often the sweeper looks for due crons (CRON_INTERVAL_SECONDS; sweeper/crons.py)
+    cron_interval_seconds: float = 10.0
+    # webhooks (workers/webhooks.py, app/webhook_target.py): CALLBOARD_WEBHOOK_ALLOW_PRIVATE
+    # (POST to loopback and private addresses too), CALLBOARD_WEBHOOK_MAX_ATTEMPTS,
+    # CALLBOARD_WEBHOOK_RETRY_SECONDS (first retry's delay, doubled each retry) and
+    # CALLBOARD_WEBHOOK_TIMEOUT_SECONDS (one POST's deadline)
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = 10
+    webhook_retry_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -190,6 +223,18 @@ class Settings:
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             api_keys=tuple(
                 key.strip() for key in env.get("CALLBOARD_API_KEYS", "").split(",") if key.strip()
+            ),
+            worker_queues=_names(env, "CALLBOARD_QUEUES"),
+            cron_interval_seconds=_float(env, "CRON_INTERVAL_SECONDS", cls.cron_interval_seconds),
+            webhook_allow_private=_flag(env, "CALLBOARD_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_max_attempts=_int(
+                env, "CALLBOARD_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts, minimum=1
+            ),
+            webhook_retry_seconds=_float_at_least(
+                env, "CALLBOARD_WEBHOOK_RETRY_SECONDS", cls.webhook_retry_seconds, 0.0
+            ),
+            webhook_timeout_seconds=_float_at_least(
+                env, "CALLBOARD_WEBHOOK_TIMEOUT_SECONDS", cls.webhook_timeout_seconds, 0.1
             ),
         )
         # every Redis client is made from redis_url: the TLS options travel in it

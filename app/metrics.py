@@ -31,7 +31,6 @@ Like ``/ok``, ``/metrics`` needs no authentication (the official server's meta r
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -156,7 +155,7 @@ class _ProcessCollector(Collector):
 def render(services: Any) -> bytes:
     """The text exposition of every metric above."""
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if services.settings.prometheus_multiproc_dir:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ProcessCollector())

@@ -19,7 +19,6 @@ and site-local ``fec0::/10`` (RFC 3879, deprecated).
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import time
 from collections.abc import Iterable
@@ -81,9 +80,15 @@ class WebhookTarget:
 
 
 def private_webhooks_allowed(env: dict[str, str] | None = None) -> bool:
-    """``CALLBOARD_WEBHOOK_ALLOW_PRIVATE`` is set to 1/true/yes (read at each call)."""
-    value = (os.environ if env is None else env).get(ALLOW_PRIVATE_ENV, "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    """``Settings.webhook_allow_private`` (``CALLBOARD_WEBHOOK_ALLOW_PRIVATE``) of
+    ``Settings.from_env(env)``, read at each call (a run's webhook is checked where no
+    settings are at hand: ``app.run_requests.build_run``, from the API and the sweeper).
+
+    Raises:
+        ConfigurationError: a variable is not a valid value."""
+    from app.config import Settings
+
+    return Settings.from_env(env).webhook_allow_private
 
 
 def is_public(address: IPAddress) -> bool:

@@ -28,7 +28,7 @@ from app.config import Settings
 from app.deployment import Deployment
 from app.notify import make_redis
 from app.store.db import Database
-from sweeper.crons import cron_interval_seconds, fire_due_crons
+from sweeper.crons import fire_due_crons
 from sweeper.enqueued import CreatedRunsListener
 from sweeper.jobs import sweep
 from sweeper.results import expire_results, fail_waiting_runs
@@ -112,12 +112,12 @@ def main() -> int:
     )
     thread_ttl = default_thread_ttl(settings)
     every(
-        cron_interval_seconds(),
+        settings.cron_interval_seconds,
         "crons",
         lambda now: fire_due_crons(db, client, actor, now, thread_ttl=thread_ttl),
     )
     every(ttl_interval_seconds(settings), "ttl", lambda now: sweep_ttl(db, now))
-    webhook_policy = WebhookPolicy.from_env()
+    webhook_policy = WebhookPolicy.from_settings(settings)
     every(
         interval_seconds(settings.sweep_interval_seconds, webhook_policy),
         "webhooks",

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import dramatiq
 import redis
 
 from app.crons import InvalidSchedule, InvalidTimezone, Schedule, run_request
-from app.errors import CallboardError, ConfigurationError
+from app.errors import CallboardError
 from app.notify import publish_cancel, publish_run_done
 from app.run_requests import build_run
 from app.store import crons as cron_store
@@ -38,28 +36,8 @@ from workers.broker import run_queue, send_execute_run
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL_SECONDS = 10.0
 BATCH = 100  # crons fired per transaction
 MAX_BATCHES = 50  # per call: a huge backlog is finished by the next calls
-
-
-def cron_interval_seconds(env: Mapping[str, str] | None = None) -> float:
-    """``CRON_INTERVAL_SECONDS`` from ``env`` (default ``os.environ``): how often the sweeper
-    looks for due crons, in seconds (default 10).
-
-    Raises:
-        ConfigurationError: not a positive number.
-    """
-    raw = (os.environ if env is None else env).get("CRON_INTERVAL_SECONDS") or ""
-    if raw == "":
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"CRON_INTERVAL_SECONDS must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise ConfigurationError(f"CRON_INTERVAL_SECONDS must be > 0, got {value}")
-    return value
 
 
 def plan_occurrence(

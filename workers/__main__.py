@@ -67,7 +67,7 @@ def _on_cancel(executor: Executor):
     return handle
 
 
-def parse_queues(argv: list[str], env: dict[str, str], default: str) -> list[str]:
+def parse_queues(argv: list[str], configured: tuple[str, ...], default: str) -> list[str]:
     """The queues this worker consumes: ``--queues a,b`` (Celery's ``-Q a,b`` is accepted too),
     else ``CALLBOARD_QUEUES`` (comma-separated), else the default queue (``CALLBOARD_QUEUE``).
     A task's ``queue`` names one of them; the Procfile can hold one worker line per queue.
@@ -78,7 +78,7 @@ def parse_queues(argv: list[str], env: dict[str, str], default: str) -> list[str
 
     parser = argparse.ArgumentParser(prog="python -m workers")
     parser.add_argument("--queues", "-Q", help="comma-separated queues to consume")
-    given = parser.parse_args(argv).queues or env.get("CALLBOARD_QUEUES") or default
+    given = parser.parse_args(argv).queues or ",".join(configured) or default
     queues = [q.strip() for q in given.split(",") if q.strip()]
     return list(dict.fromkeys(queues)) or [default]
 
@@ -88,7 +88,7 @@ def main() -> int:
     # stale version, a busy thread); LOG_FORMAT=json gives each run's lines its fields
     settings = Settings.from_env()
     logs.configure(settings)
-    queues = parse_queues(sys.argv[1:], dict(os.environ), settings.queue_name)
+    queues = parse_queues(sys.argv[1:], settings.worker_queues, settings.queue_name)
     registry = Registry.load(settings.config_path)
     if registry.deployment is not None and registry.deployment.store_index is not None:
         require_vector_extension(settings.database_url, registry.path)

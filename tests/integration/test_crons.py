@@ -25,13 +25,14 @@ from langgraph_sdk import schema as sdk_schema
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
+from app.config import Settings
 from app.crons import InvalidSchedule, InvalidTimezone, Schedule
 from app.errors import ConfigurationError
 from app.notify import make_redis
 from app.store import crons as cron_store
 from app.store.assistants import default_assistant_id
 from app.store.db import Database
-from sweeper.crons import cron_interval_seconds, fire_due_crons
+from sweeper.crons import fire_due_crons
 from tests.integration.run_helpers import drain, queued, sql
 from workers.actors.execute_run import execute_run
 from workers.broker import declare_execute_run, make_broker
@@ -241,11 +242,11 @@ def test_bad_timezones_are_refused(timezone):
 
 
 def test_cron_interval_setting():
-    assert cron_interval_seconds({}) == 10.0
-    assert cron_interval_seconds({"CRON_INTERVAL_SECONDS": "0.5"}) == 0.5
+    assert Settings.from_env({}).cron_interval_seconds == 10.0
+    assert Settings.from_env({"CRON_INTERVAL_SECONDS": "0.5"}).cron_interval_seconds == 0.5
     for bad in ("0", "-1", "soon"):
-        with pytest.raises(ConfigurationError):
-            cron_interval_seconds({"CRON_INTERVAL_SECONDS": bad})
+        with pytest.raises(ConfigurationError, match="CRON_INTERVAL_SECONDS"):
+            Settings.from_env({"CRON_INTERVAL_SECONDS": bad})
 
 
 # --- the API through the official sync client -------------------------------------------------
