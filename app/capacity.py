@@ -29,7 +29,10 @@ WEB_CHECKPOINT_POOL_MAX = 0  # (shares WEB_DB_POOL_MAX)
 WEB_POOL_TIMEOUT_SECONDS = 2.0  # a web thread waits this long for a connection, then 503
 WORKER_DB_POOL_MAX = 4  # workers/__main__.py: claims, finishes, lease checks, webhooks
 WORKER_CHECKPOINT_POOL_MAX = 4  # workers/executor.py: LangGraph's saver and store (graph runs)
-SWEEPER_DB_POOL_MAX = 4  # sweeper/__main__.py
+# sweeper/__main__.py: its jobs share one pool; one connection more than the jobs that can wait on
+# the runs table (sweep, ttl, results, canvas), so that those held up cannot starve the crons job
+SWEEPER_DB_POOL_MAX = 5
+SWEEPER_LISTENER_CONNECTIONS = 1  # sweeper/enqueued.py: LISTEN on a connection of its own
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's default max_connections
 
 # A process planned to be busy at most this share of one CPU (headroom for bursts, GC, deploys)
@@ -48,13 +51,14 @@ def connection_budget(web_processes: int, workers: int, sweepers: int = 1) -> in
     """Postgres connections of a deployment at most::
 
         web_processes x WEB_DB_POOL_MAX + workers x (WORKER_DB_POOL_MAX
-        + WORKER_CHECKPOINT_POOL_MAX) + sweepers x SWEEPER_DB_POOL_MAX
+        + WORKER_CHECKPOINT_POOL_MAX) + sweepers x (SWEEPER_DB_POOL_MAX
+        + SWEEPER_LISTENER_CONNECTIONS)
 
-    (2 web + 4 workers + 1 sweeper: 2 x 6 + 4 x 8 + 4 = 48)."""
+    (2 web + 4 workers + 1 sweeper: 2 x 6 + 4 x 8 + 6 = 50)."""
     return (
         web_processes * (WEB_DB_POOL_MAX + WEB_CHECKPOINT_POOL_MAX)
         + workers * worker_pool_max(0)
-        + sweepers * SWEEPER_DB_POOL_MAX
+        + sweepers * (SWEEPER_DB_POOL_MAX + SWEEPER_LISTENER_CONNECTIONS)
     )
 
 
@@ -141,7 +145,7 @@ def plan(
     connections = (
         web * (WEB_DB_POOL_MAX + WEB_CHECKPOINT_POOL_MAX)
         + workers * worker_pool_max(n_jobs)
-        + sweepers * SWEEPER_DB_POOL_MAX
+        + sweepers * (SWEEPER_DB_POOL_MAX + SWEEPER_LISTENER_CONNECTIONS)
     )
     return Plan(
         writes_per_s=writes_per_s,

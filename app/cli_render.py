@@ -149,7 +149,8 @@ def print_plans(
         f"CPU = writes × {costs.postgres_cpu_ms_per_write} ms + reads × "
         f"{costs.postgres_cpu_ms_per_read} ms; connections: web "
         f"{capacity.WEB_DB_POOL_MAX + capacity.WEB_CHECKPOINT_POOL_MAX}, worker "
-        f"{capacity.worker_pool_max(0)}, sweeper {capacity.SWEEPER_DB_POOL_MAX} (over 100: raise "
+        f"{capacity.worker_pool_max(0)}, sweeper "
+        f"{capacity.SWEEPER_DB_POOL_MAX + capacity.SWEEPER_LISTENER_CONNECTIONS} (over 100: raise "
         "max_connections or put PgBouncer in front).",
         highlight=False,
     )

@@ -35,7 +35,7 @@ def test_web_postgres_and_connections_come_from_the_costs_and_pools():
     assert p.web == 3  # (100 × 7 + 1000 × 1.4) ms = 2.1 cores at 70 %
     assert p.postgres_cpu_cores == pytest.approx(1.1)
     assert p.workers == 20
-    assert p.postgres_connections == 3 * 6 + 20 * (4 + 4) + 4
+    assert p.postgres_connections == 3 * 6 + 20 * (4 + 4) + (5 + 1)
 
 
 def test_at_least_one_of_each_process():
