@@ -3,8 +3,8 @@
 ``FencedPostgresSaver`` is ``langgraph-checkpoint-postgres``'s ``AsyncPostgresSaver`` with one
 change: every write (``aput``, ``aput_writes``: the calls that ask for a pipelined cursor) runs in
 a transaction that first holds the run's row ``FOR SHARE`` where ``claim_token`` still matches
-(query ``lock_run_lease``), sent as one pipeline: BEGIN, the fence and the inserts in one round
-trip, then COMMIT, or ROLLBACK when the fence found no row. A worker that lost its lease
+(query ``lock_run_lease``), then the inserts, then COMMIT; a fence that finds no row rolls back
+before any insert. A worker that lost its lease
 (requeued by the sweeper, cancelled, thread deleted) therefore writes nothing into the thread:
 the write raises ``LeaseLost``.
 The attempt writing is named by the ``current_lease`` context variable, which LangGraph's tasks
@@ -87,22 +87,21 @@ class FencedPostgresSaver(AsyncPostgresSaver):
                     yield cur
                 return
             lease = current_lease.get()
-            # one pipeline: BEGIN, the fence and the saver's inserts go out together; the
-            # fence's answer is read before COMMIT, and a lost lease rolls them all back
-            async with (
-                conn.pipeline(),
-                conn.transaction(),
-                conn.cursor(binary=True, row_factory=dict_row) as fence,
-                conn.cursor(binary=True, row_factory=dict_row) as cur,
-            ):
+            # Not a pipeline: between statements the session is "idle in transaction", so the
+            # checkpointer connections' idle_in_transaction_session_timeout frees the row a
+            # frozen worker (SIGSTOP, a long pause) holds FOR SHARE, and the sweeper can requeue
+            # its run. Inside a pipeline no Sync reaches the server until the results are read:
+            # the session stays "active", the timeout never fires, and the run stays locked
+            # (test_frozen_worker_loses_its_lease_and_its_late_results_change_nothing).
+            async with conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                 if lease is not None:
-                    await fence.execute(
+                    await cur.execute(
                         QUERIES["lock_run_lease"],
                         {"run_id": lease.run_id, "claim_token": lease.claim_token},
                     )
+                    if await cur.fetchone() is None:
+                        raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
                 yield cur
-                if lease is not None and await fence.fetchone() is None:
-                    raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
 
 
 def sync_saver(pool: ConnectionPool) -> PostgresSaver:
