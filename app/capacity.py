@@ -28,7 +28,7 @@ WEB_DB_POOL_MAX = 6  # app/services.py: the API's, its read-side checkpointer's 
 WEB_CHECKPOINT_POOL_MAX = 0  # (shares WEB_DB_POOL_MAX)
 WEB_POOL_TIMEOUT_SECONDS = 2.0  # a web thread waits this long for a connection, then 503
 WORKER_DB_POOL_MAX = 4  # workers/__main__.py: claims, finishes, lease checks, webhooks
-WORKER_CHECKPOINT_POOL_MAX = 4  # workers/executor.py: LangGraph's saver and store (graph runs)
+WORKER_CHECKPOINT_POOL_MAX = 4  # store/checkpoints.py: LangGraph's saver and store (graph runs)
 # sweeper/__main__.py: its jobs share one pool; one connection more than the jobs that can wait on
 # the runs table (sweep, ttl, results, canvas), so that those held up cannot starve the crons job
 SWEEPER_DB_POOL_MAX = 5

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import dramatiq
 import redis
 from langgraph.checkpoint.postgres import PostgresSaver
-from psycopg_pool import ConnectionPool
 
 from app.capacity import WEB_DB_POOL_MAX, WEB_POOL_TIMEOUT_SECONDS
 from app.config import Settings
@@ -17,7 +16,7 @@ from app.graphs import Registry
 from app.notify import RunWaiter, make_redis
 from app.store import assistants as assistant_store
 from app.store.checkpoints import sync_saver
-from app.store.db import Database
+from app.store.db import Database, Pool
 from app.store.vectors import require_vector_extension
 
 
@@ -29,7 +28,7 @@ class Services:
     redis: redis.Redis
     actor: dramatiq.Actor
     waiter: RunWaiter
-    checkpoint_pool: ConnectionPool
+    checkpoint_pool: Pool
     saver: PostgresSaver
 
     def close(self) -> None:

@@ -31,10 +31,7 @@ from langchain_core.messages import (
 )
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.types import Command
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
-from app.capacity import WORKER_CHECKPOINT_POOL_MAX
 from app.graphs import Registry
 from app.notify import make_async_redis
 from app.runs import RunStatus
@@ -44,8 +41,9 @@ from app.store.checkpoints import (
     Lease,
     LeaseLost,
     current_lease,
+    worker_checkpoint_pool,
 )
-from app.store.db import RETRYABLE, acheck_idle_connection
+from app.store.db import RETRYABLE
 from app.store.runs import Claim
 from app.store.vectors import index_config
 from app.streams import StreamWriter
@@ -53,11 +51,6 @@ from workers import plain
 from workers.stream_protocol import run_protocol_stream
 
 logger = logging.getLogger(__name__)
-
-# longest pause inside a transaction of the checkpointer's connections (milliseconds; see the
-# pool's options): far beyond any pause of a live process, well below a TCP keepalive's hours
-IDLE_IN_TRANSACTION_MS = 10_000
-
 
 class StopReason(enum.StrEnum):
     """Why an attempt was stopped from outside."""
@@ -129,9 +122,10 @@ class Executor:
 
     Parameters:
         registry: the loaded graphs.
-        database_url: Postgres for the checkpointer (its own async pool).
+        database_url: Postgres for the checkpointer and store (their own async pool:
+            ``app.store.checkpoints.worker_checkpoint_pool``).
         redis_url: Redis for the run event streams (an asyncio client on this loop).
-        n_jobs: runs at once (sizes the sync-node thread pool and the connection pool).
+        n_jobs: runs at once (sizes the sync-node thread pool).
     """
 
     def __init__(self, registry: Registry, database_url: str, n_jobs: int, redis_url: str) -> None:
@@ -146,26 +140,7 @@ class Executor:
         self._active: dict[tuple[uuid.UUID, uuid.UUID], _Active] = {}
         self._lock = threading.Lock()
         self._thread.start()
-        self.pool = AsyncConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=WORKER_CHECKPOINT_POOL_MAX,
-            kwargs={
-                "autocommit": True,
-                "prepare_threshold": 0,
-                "row_factory": dict_row,
-                # a fenced checkpoint write holds its run's row (FOR SHARE) until COMMIT: if this
-                # process stalls inside one (a frozen VM, a network partition), the server ends
-                # the session and frees the row instead of leaving it locked for hours
-                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
-            },
-            open=False,
-            timeout=10.0,
-            # a checkpoint write cannot be retried from here (LangGraph drives it): hand out
-            # only live connections, or each one a Postgres restart killed fails an attempt
-            # (checked without a round trip: acheck_idle_connection)
-            check=acheck_idle_connection,
-        )
+        self.pool = worker_checkpoint_pool(database_url)
         self._call(self.pool.open(wait=False))
         self.checkpointer: FencedPostgresSaver = self._call(self._make_checkpointer())
         # the long-term memory store graphs reach at run time (LangGraph's PostgresStore)

@@ -26,10 +26,16 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from app.capacity import WORKER_CHECKPOINT_POOL_MAX
 from app.errors import CallboardError
-from app.store.db import QUERIES
+from app.store.db import QUERIES, acheck_idle_connection
+
+# longest pause inside a transaction of the checkpointer's connections (milliseconds; see
+# ``worker_checkpoint_pool``): far beyond any pause of a live process, well below a TCP
+# keepalive's hours
+IDLE_IN_TRANSACTION_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,37 @@ class FencedPostgresSaver(AsyncPostgresSaver):
                     if await cur.fetchone() is None:
                         raise LeaseLost(f"run {lease.run_id} is no longer held by this attempt")
                 yield cur
+
+
+def worker_checkpoint_pool(database_url: str) -> AsyncConnectionPool:
+    """The worker's pool for LangGraph's checkpointer and store (``FencedPostgresSaver``,
+    ``AsyncPostgresStore``), not yet opened: the caller opens it on its event loop
+    (``await pool.open(wait=False)``) and closes it (``await pool.close()``).
+
+    At most ``WORKER_CHECKPOINT_POOL_MAX`` connections (``app.capacity``: the connection
+    budget), autocommit, ``dict_row``, no server-side prepared statements, and a checkout waits
+    at most 10 seconds (``psycopg_pool.PoolTimeout``). A session left idle inside a transaction
+    for ``IDLE_IN_TRANSACTION_MS`` milliseconds is ended by the server."""
+    return AsyncConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=WORKER_CHECKPOINT_POOL_MAX,
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            # a fenced checkpoint write holds its run's row (FOR SHARE) until COMMIT: if the
+            # process stalls inside one (a frozen VM, a network partition), the server ends the
+            # session and frees the row instead of leaving it locked for hours
+            "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        },
+        open=False,
+        timeout=10.0,
+        # a checkpoint write cannot be retried by its caller (LangGraph drives it): hand out
+        # only live connections, or each one a Postgres restart killed fails an attempt
+        # (checked without a round trip: acheck_idle_connection)
+        check=acheck_idle_connection,
+    )
 
 
 def sync_saver(pool: ConnectionPool) -> PostgresSaver:

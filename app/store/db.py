@@ -43,6 +43,10 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     PoolTimeout,
 )
 
+# the type of ``Database.pool``, for annotations outside this package (which never imports the
+# driver): a synchronous ``psycopg_pool.ConnectionPool``
+Pool = ConnectionPool
+
 
 class PoolExhausted(Overloaded):
     """Every connection of the process's pool stayed busy for the pool's timeout: answered 503
