@@ -18,14 +18,29 @@ from __future__ import annotations
 import importlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from app.errors import ConfigurationError, GraphLoadError, InvalidInput
 
 if TYPE_CHECKING:
     from app.deployment import Deployment
     from app.graphs import GraphSpec, Registry
-    from callboard.task import Task
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the server needs of a task defined with the ``callboard`` client
+    (``callboard.task.Task`` has it): the server recognises tasks by this shape and never imports
+    the client, which imports the server for transactional enqueues (docs/architecture.md)."""
+
+    name: str
+    fn: Callable[..., Any]
+    options: Any  # callboard.task.TaskOptions: queue, time_limit, max_retries, rate_limit, …
+    app: Any  # callboard.app.Callboard: conf.result_expires
+
+    def graph_function(self) -> Callable[..., Any]:
+        """The plain function a run of this task executes: input ``{"args", "kwargs"}``."""
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +70,6 @@ def load_tasks(deployment: Deployment, specs: dict[str, GraphSpec]) -> dict[str,
         GraphLoadError: a module that cannot be imported. ConfigurationError: a task whose name
             is already a graph id."""
     from app.graphs import function_spec
-    from callboard.task import Task
 
     tasks: dict[str, Task] = {}
     for entry in deployment.tasks:
