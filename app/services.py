@@ -14,6 +14,7 @@ from app.capacity import WEB_DB_POOL_MAX, WEB_POOL_TIMEOUT_SECONDS
 from app.config import Settings
 from app.graphs import Registry
 from app.notify import RunWaiter, make_redis
+from app.queue import declare_execute_run, make_broker
 from app.store import assistants as assistant_store
 from app.store.checkpoints import sync_saver
 from app.store.db import Database, Pool
@@ -43,8 +44,6 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         """Load the registry (fails fast on a bad graph), connect, make sure the default
         assistants exist."""
-        from workers.broker import declare_execute_run, make_broker
-
         registry = Registry.load(settings.config_path)
         if registry.deployment is not None and registry.deployment.store_index is not None:
             require_vector_extension(settings.database_url, registry.path)

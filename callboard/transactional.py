@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from psycopg.rows import dict_row
 
 from app import canvas
+from app.queue import run_queue, start_delay
 from app.store import canvas as canvas_store
-from workers.broker import run_queue, start_delay
 
 if TYPE_CHECKING:
     from callboard.app import Callboard

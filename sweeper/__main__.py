@@ -27,6 +27,7 @@ from app.capacity import SWEEPER_DB_POOL_MAX
 from app.config import Settings
 from app.deployment import Deployment
 from app.notify import make_redis
+from app.queue import declare_execute_run, make_broker
 from app.store.db import Database
 from sweeper.crons import fire_due_crons
 from sweeper.enqueued import CreatedRunsListener
@@ -34,7 +35,6 @@ from sweeper.jobs import sweep
 from sweeper.results import expire_results, fail_waiting_runs
 from sweeper.threads import sweep_ttl
 from sweeper.webhooks import interval_seconds, retry_webhooks
-from workers.broker import declare_execute_run, make_broker
 from workers.webhooks import WebhookPolicy
 
 logger = logging.getLogger("sweeper")

@@ -27,12 +27,12 @@ import redis
 from app.crons import InvalidSchedule, InvalidTimezone, Schedule, run_request
 from app.errors import CallboardError
 from app.notify import publish_cancel, publish_run_done
+from app.queue import run_queue, send_execute_run
 from app.run_requests import build_run
 from app.store import crons as cron_store
 from app.store import runs as run_store
 from app.store.db import Database
 from app.webhook_target import WebhookHostUnresolved
-from workers.broker import run_queue, send_execute_run
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import uuid
 import dramatiq
 import psycopg
 
+from app.queue import send_execute_run
 from app.store.canvas import RUNS_CREATED_CHANNEL
-from workers.broker import send_execute_run
 
 logger = logging.getLogger(__name__)
 

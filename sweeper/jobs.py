@@ -34,10 +34,10 @@ from dramatiq.common import dq_name
 from dramatiq.errors import DecodeError
 
 from app.notify import heartbeat_key
+from app.queue import run_queue, send_execute_run
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.store.db import QUERIES, Database
-from workers.broker import run_queue, send_execute_run
 from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)

@@ -248,8 +248,8 @@ def make_runtime(settings: Settings) -> Any:
     ``Worker`` (tests call the actor body directly)."""
     from app.graphs import Registry
     from app.notify import make_redis
+    from app.queue import declare_execute_run, make_broker
     from app.store.db import Database
-    from workers.broker import declare_execute_run, make_broker
     from workers.executor import Executor
     from workers.heartbeat import Heartbeats, make_beat_client
     from workers.runtime import Runtime, make_worker_id

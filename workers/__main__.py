@@ -27,11 +27,12 @@ from app.capacity import WORKER_DB_POOL_MAX
 from app.config import Settings
 from app.graphs import Registry
 from app.notify import RUN_CANCEL, Subscriber, channel, make_redis
+from app.queue import declare_execute_run, make_broker
 from app.store.db import Database
 from app.store.vectors import require_vector_extension
 from workers import runtime
 from workers.actors.execute_run import execute_run
-from workers.broker import declare_execute_run, make_broker
+from workers.doorbell import WaitingBroker
 from workers.executor import Executor, StopReason
 from workers.heartbeat import Heartbeats, make_beat_client
 
@@ -96,7 +97,7 @@ def main() -> int:
     n_jobs = settings.n_jobs_per_worker
     db = Database(settings.database_url, min_size=1, max_size=WORKER_DB_POOL_MAX)
     client = make_redis(settings.redis_url)
-    broker = make_broker(settings)
+    broker = make_broker(settings, WaitingBroker)
     actor = declare_execute_run(broker, execute_run, settings.queue_name)
     executor = Executor(registry, settings.database_url, n_jobs, settings.redis_url)
     # the beats get a client of their own that fails fast: a beat retried for seconds inside a

@@ -1,14 +1,15 @@
-"""Pickup without a backoff sleep: a Redis "doorbell" beside each Dramatiq queue.
+"""Pickup without a backoff sleep: the consuming half of the doorbell (``app/queue.py`` rings it).
 
 Dramatiq's Redis consumer (``dramatiq.brokers.redis._RedisConsumer``) sleeps an exponential
 backoff, up to the worker's ``worker_timeout``, after each empty fetch: an idle worker picks a
-new message up ≈ 8 ms late on average with ``worker_timeout=20`` (issue 7). ``DoorbellBroker``
-rings the queue's doorbell (a one-element Redis list, ``<namespace>:<queue>.doorbell``) after
-each immediate enqueue, and its consumer, instead of sleeping, waits on that list with
-``BLPOP`` for at most the same timeout: it fetches as soon as a message arrives. A stale ring
-(its message was already fetched) costs one empty fetch; a lost ring (Redis flushed) costs
-the timeout, as before. Delayed messages are left to Dramatiq's own polling. While every
-prefetch slot is busy the consumer looks again every ``BUSY_POLL_MS`` instead of its backoff.
+new message up ≈ 8 ms late on average with ``worker_timeout=20`` (issue 7). The senders'
+``app.queue.DoorbellBroker`` rings the queue's doorbell (a one-element Redis list,
+``<namespace>:<queue>.doorbell``) after each immediate enqueue; ``WaitingBroker``'s consumer,
+instead of sleeping, waits on that list with ``BLPOP`` for at most the same timeout: it fetches
+as soon as a message arrives. A stale ring (its message was already fetched) costs one empty
+fetch; a lost ring (Redis flushed) costs the timeout, as before. Delayed messages are left to
+Dramatiq's own polling. While every prefetch slot is busy the consumer looks again every
+``BUSY_POLL_MS`` instead of its backoff.
 """
 
 from __future__ import annotations
@@ -18,37 +19,24 @@ from typing import Any
 
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
-RING_TTL_MS = 60_000  # an unanswered ring expires (no worker consumes the queue)
+from app.queue import DoorbellBroker, doorbell_key
+
 BUSY_POLL_MS = 2  # every prefetch slot taken: how soon to look again for a freed one
 
 
-def doorbell_key(namespace: str, queue_name: str) -> str:
-    """The Redis key of ``queue_name``'s doorbell."""
-    return f"{namespace}:{queue_name}.doorbell"
-
-
-class DoorbellBroker(RedisBroker):
-    """``RedisBroker`` whose immediate enqueues ring the queue's doorbell, and whose consumers
-    wait on it instead of sleeping (module docstring). Same constructor as ``RedisBroker``."""
+class WaitingBroker(DoorbellBroker):
+    """The worker's broker: rings as the senders' ``DoorbellBroker`` does, and its consumers
+    wait on the doorbell instead of sleeping (module docstring). Same constructor as
+    ``RedisBroker``; build it with ``app.queue.make_broker(settings, WaitingBroker)``."""
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return DoorbellConsumer
-
-    def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
-        """``RedisBroker.enqueue``, then one ring (a pipelined RPUSH + LTRIM + PEXPIRE)."""
-        enqueued = super().enqueue(message, delay=delay)
-        if delay is None:
-            key = doorbell_key(self.namespace, message.queue_name)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.rpush(key, 1).ltrim(key, -1, -1).pexpire(key, RING_TTL_MS)
-            pipe.execute()
-        return enqueued
 
 
 class DoorbellConsumer(_RedisConsumer):

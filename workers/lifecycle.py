@@ -11,12 +11,12 @@ import redis
 
 from app import protocol_stream
 from app.notify import RESULT_TTL_SECONDS, publish_run_done, result_key
+from app.queue import send_execute_run
 from app.run_metrics import record_run_end
 from app.store import runs as run_store
 from app.store import threads as thread_store
 from app.store.db import Database
 from app.streams import end_stream
-from workers.broker import send_execute_run
 
 logger = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from app.canvas import fail_in, release_in
+from app.queue import run_queue, send_execute_run, start_delay
 from app.runs import RunStatus
 from app.store import canvas as canvas_store
 from app.store.runs import Claim
 from workers import runtime
-from workers.broker import run_queue, send_execute_run, start_delay
 from workers.executor import Outcome
 
 logger = logging.getLogger(__name__)

@@ -32,11 +32,11 @@ from app.api.errors import parse_uuid
 from app.api.threads import check_thread, load_thread, with_default_ttl
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
+from app.queue import run_queue, send_execute_run
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.streams import client_gone
 from app.tasks import prepare_run as prepare_task_run
-from workers.broker import run_queue, send_execute_run
 
 logger = logging.getLogger(__name__)
 blp = Blueprint("runs", __name__, description="Runs: executions of a graph")

@@ -39,6 +39,7 @@ from app.api.runs import create_run
 from app.api.threads import check_thread, load_thread
 from app.errors import InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done
+from app.queue import send_execute_run
 from app.runs import RunStatus
 from app.services import Services
 from app.store import runs as run_store
@@ -53,7 +54,6 @@ from app.streams import (
     streams_closing,
     thread_stream_key,
 )
-from workers.broker import send_execute_run
 
 logger = logging.getLogger(__name__)
 blp = Blueprint("streams", __name__, description="Server-sent event streams of runs")

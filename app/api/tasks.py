@@ -23,10 +23,10 @@ from app.api.common import Blueprint, dump_run, iso, services
 from app.api.errors import parse_uuid
 from app.api.threads import check_thread
 from app.errors import Conflict, InvalidInput, NotFound
+from app.queue import run_queue, send_execute_run, start_delay
 from app.runs import RunStatus
 from app.store import canvas as canvas_store
 from app.store import threads as thread_store
-from workers.broker import run_queue, send_execute_run, start_delay
 
 blp = Blueprint("tasks", __name__, description="Celery-style tasks: runs by id, canvases")
 

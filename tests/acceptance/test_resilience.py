@@ -364,11 +364,11 @@ def test_a_row_held_by_a_stalled_transaction_does_not_stall_the_sweeper(
     sweeper, called directly, requeues the other lapsed runs at once and leaves that one for a
     later tick, instead of waiting behind the lock."""
     from app.notify import make_redis
+    from app.queue import declare_execute_run, make_broker
     from app.store import runs as run_store
     from app.store.db import QUERIES, Database
     from sweeper.jobs import REDIS_EPOCH_KEY, requeue_stale_runs
     from tests.integration.run_helpers import db_now, new_run, sql
-    from workers.broker import declare_execute_run, make_broker
 
     db = Database(settings.database_url, max_size=4)
     client = make_redis(settings.redis_url)
@@ -625,11 +625,11 @@ def test_the_sweeper_waits_one_window_after_redis_lost_its_keys(
     """The guard itself, called directly: after a FLUSHALL (Redis long up, keys gone) as after a
     restart, a lapsed run is left alone for one window, then requeued."""
     from app.notify import make_redis
+    from app.queue import declare_execute_run, make_broker
     from app.store import runs as run_store
     from app.store.db import Database
     from sweeper.jobs import redis_memory_seconds, requeue_stale_runs
     from tests.integration.run_helpers import db_now, new_run, sql
-    from workers.broker import declare_execute_run, make_broker
 
     window = 1.0
     db = Database(settings.database_url, max_size=2)

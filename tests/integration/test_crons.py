@@ -29,13 +29,13 @@ from app.config import Settings
 from app.crons import InvalidSchedule, InvalidTimezone, Schedule
 from app.errors import ConfigurationError
 from app.notify import make_redis
+from app.queue import declare_execute_run, make_broker
 from app.store import crons as cron_store
 from app.store.assistants import default_assistant_id
 from app.store.db import Database
 from sweeper.crons import fire_due_crons
 from tests.integration.run_helpers import drain, queued, sql
 from workers.actors.execute_run import execute_run
-from workers.broker import declare_execute_run, make_broker
 
 UTC = datetime.UTC
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

@@ -1,5 +1,6 @@
-"""``workers/doorbell.py``: an immediate enqueue rings its queue's doorbell, and an idle
-consumer wakes on the ring instead of sleeping out its timeout (real Redis, real Dramatiq)."""
+"""``app/queue.py`` and ``workers/doorbell.py``: an immediate enqueue rings its queue's
+doorbell, and an idle consumer wakes on the ring instead of sleeping out its timeout (real
+Redis, real Dramatiq)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import dramatiq
 import redis
 
 from app.notify import make_redis
+from app.queue import doorbell_key
 from tests.support import wait_for
-from workers.doorbell import DoorbellBroker, doorbell_key
+from workers.doorbell import WaitingBroker
 
 
-def _broker(redis_url: str) -> tuple[DoorbellBroker, dramatiq.Actor, str]:
-    broker = DoorbellBroker(client=make_redis(redis_url), middleware=[])
+def _broker(redis_url: str) -> tuple[WaitingBroker, dramatiq.Actor, str]:
+    broker = WaitingBroker(client=make_redis(redis_url), middleware=[])
     queue = f"bell_{uuid.uuid4().hex[:8]}"
     actor = dramatiq.Actor(
         lambda i: None, broker=broker, actor_name=queue, queue_name=queue, priority=0, options={}

@@ -139,8 +139,8 @@ def test_metrics_run_histograms_recorded_by_the_worker(client, runtime):
 def test_metrics_count_a_run_the_sweeper_ends(client, settings, database_url):
     # a lapsed run with no attempt left ends as error by the sweeper, not a worker: it is in
     # the histograms too
+    from app.queue import declare_execute_run, make_broker
     from sweeper.jobs import REDIS_EPOCH_KEY, requeue_stale_runs
-    from workers.broker import declare_execute_run, make_broker
 
     db = Database(database_url)
     rclient = make_redis(settings.redis_url)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.notify import RUN_DONE, channel, heartbeat_key, make_redis
+from app.queue import declare_execute_run, make_broker
 from app.runs import RunStatus
 from app.store import runs as run_store
 from app.store import threads as thread_store
@@ -31,7 +32,6 @@ from sweeper.jobs import (
 )
 from tests.integration.run_helpers import db_now, new_run, new_thread, queued, sql
 from tests.support import wait_for
-from workers.broker import declare_execute_run, make_broker
 
 WINDOW = 5.0  # heartbeat window of these tests (seconds)
 INTERVAL = 60.0  # re-send interval of these tests (seconds)

@@ -19,12 +19,12 @@ import uuid
 
 from app.errors import InvalidInput, StoreUnavailable
 from app.logs import run_context
+from app.queue import run_queue, send_execute_run
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store import wakeups
 from app.store.runs import Claim
 from workers import runtime, tasks, webhooks
-from workers.broker import run_queue, send_execute_run
 from workers.executor import Outcome, Verdict
 from workers.lifecycle import after_run_end
 
@@ -35,7 +35,7 @@ SETTLE_RETRY_SECONDS = 1.0
 
 
 def execute_run(run_id: str, version: int) -> None:
-    """The actor body (declared in ``workers.broker.declare_execute_run``). Every line it logs
+    """The actor body (declared in ``app.queue.declare_execute_run``). Every line it logs
     carries the run's fields (``app.logs.run_context``)."""
     with run_context(run_id=run_id):
         rt = runtime.current()

@@ -8,7 +8,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from workers.broker import EXECUTE_RUN, declare_execute_run, send_execute_run
+from app.queue import EXECUTE_RUN, declare_execute_run, send_execute_run
 
 
 @pytest.fixture

@@ -1,8 +1,14 @@
-"""The Dramatiq broker and the one actor declaration that web, worker and sweeper share.
+"""The send side of the run queue: the Dramatiq broker, the one actor declaration that web,
+worker and sweeper share, and the doorbell each immediate enqueue rings.
 
 Messages carry ids only: ``execute_run(run_id, version)`` is a wake-up hint; Postgres decides
 whether anything runs (the claim is fenced on ``version``). Losing a message loses no run: the
 sweeper re-sends what Postgres says is pending.
+
+Doorbell: after each immediate enqueue, ``DoorbellBroker`` rings the queue's doorbell, a
+one-element Redis list at ``<namespace>:<queue>.doorbell`` that expires after ``RING_TTL_MS``;
+a worker's consumer waits on it instead of sleeping Dramatiq's backoff (``workers/doorbell.py``,
+the consuming half). Delayed messages do not ring.
 """
 
 from __future__ import annotations
@@ -13,24 +19,48 @@ import uuid
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.message import Message
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, TimeLimit
 
 from app.config import Settings
 from app.notify import make_redis
-from workers.doorbell import DoorbellBroker
 
 logger = logging.getLogger(__name__)
 
 EXECUTE_RUN = "execute_run"
 # a backstop far beyond any run's own limit (RUN_TIMEOUT_SECONDS is enforced by the executor)
 ACTOR_TIME_LIMIT_MS = 48 * 3600 * 1000
+RING_TTL_MS = 60_000  # an unanswered ring expires (no worker consumes the queue)
 
 
-def make_broker(settings: Settings) -> RedisBroker:
-    """A Redis broker on ``REDIS_URL`` with explicit middleware (no Dramatiq retries: ours are
-    counted in Postgres), set as Dramatiq's global broker; its consumers wake on a doorbell
-    instead of sleeping a backoff (``workers.doorbell``)."""
-    broker = DoorbellBroker(
+def doorbell_key(namespace: str, queue_name: str) -> str:
+    """The Redis key of ``queue_name``'s doorbell."""
+    return f"{namespace}:{queue_name}.doorbell"
+
+
+class DoorbellBroker(RedisBroker):
+    """``RedisBroker`` whose immediate enqueues ring the queue's doorbell (module docstring).
+    Same constructor as ``RedisBroker``; its consumers are Dramatiq's own (the worker uses
+    ``workers.doorbell.WaitingBroker``, whose consumers wait on the ring)."""
+
+    def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
+        """``RedisBroker.enqueue``, then one ring (a pipelined RPUSH + LTRIM + PEXPIRE)."""
+        enqueued = super().enqueue(message, delay=delay)
+        if delay is None:
+            key = doorbell_key(self.namespace, message.queue_name)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(key, 1).ltrim(key, -1, -1).pexpire(key, RING_TTL_MS)
+            pipe.execute()
+        return enqueued
+
+
+def make_broker(
+    settings: Settings, broker_class: type[DoorbellBroker] = DoorbellBroker
+) -> DoorbellBroker:
+    """A ``broker_class`` on ``REDIS_URL`` with explicit middleware (no Dramatiq retries: ours
+    are counted in Postgres), set as Dramatiq's global broker. Senders (web, sweeper) take the
+    default; the worker passes ``workers.doorbell.WaitingBroker``."""
+    broker = broker_class(
         client=make_redis(settings.redis_url),
         middleware=[AgeLimit(), TimeLimit(), Callbacks(), Pipelines(), Retries(max_retries=0)],
         # a consumer that died without acking: its messages come back after this (ms);
