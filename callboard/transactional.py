@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import dict_row
-
 from app import canvas
 from app.queue import run_queue, start_delay
 from app.store import canvas as canvas_store
@@ -29,7 +27,7 @@ def enqueue_in(app: Callboard, conn: Any, made: dict[str, Any]) -> Any:
 
     Raises:
         app.errors.InvalidInput, app.errors.NotFound: a bad canvas, an unknown task."""
-    cursor = conn.cursor(row_factory=dict_row)
+    cursor = canvas_store.caller_cursor(conn)
     answer, created = canvas.create_in(cursor, made["spec"], app.tasks)
     for row in created:
         canvas_store.notify_created(cursor, row, run_queue(row), start_delay(row))

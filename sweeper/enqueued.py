@@ -14,10 +14,10 @@ import threading
 import uuid
 
 import dramatiq
-import psycopg
 
+from app.errors import StoreUnavailable
 from app.queue import send_execute_run
-from app.store.canvas import RUNS_CREATED_CHANNEL
+from app.store.canvas import listen_created_runs
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ class CreatedRunsListener(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                with psycopg.connect(self.database_url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {RUNS_CREATED_CHANNEL}")
-                    self.listening.set()
-                    while not self.stopping.is_set():
-                        for notify in conn.notifies(timeout=1.0):
-                            self.handle(notify.payload)
-            except psycopg.Error as exc:
+                listen_created_runs(
+                    self.database_url,
+                    self.handle,
+                    stopping=self.stopping,
+                    listening=self.listening,
+                )
+            except StoreUnavailable as exc:
                 self.listening.clear()
                 logger.warning("created-runs listener: %s (reconnecting)", exc)
                 self.stopping.wait(RECONNECT_SECONDS)

@@ -5,6 +5,10 @@ answers), plus ``"errors": {field: [messages]}`` for validation, with the right 
     body too large → 413, AuthError → its status (401, 403, a handler's own),
     StoreUnavailable / QueryTimeout → 503, a Redis error → 503 with ``Retry-After: 1``,
     Overloaded → 503 with ``Retry-After``, anything unexpected → 500 (logged).
+
+Only Callboard's errors (``app.errors``) are mapped: the store turns the driver's into them
+(``app.store.db.retrying``, ``Database.run``), also for reads through LangGraph's checkpointer
+and memory store.
 """
 
 from __future__ import annotations
@@ -13,15 +17,12 @@ import logging
 import uuid
 from typing import Any
 
-import psycopg.errors
 import redis
 from flask import Flask, jsonify
-from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.auth import AuthError
 from app.errors import Conflict, InvalidInput, NotFound, Overloaded, QueryTimeout, StoreUnavailable
-from app.store.db import PoolExhausted
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +82,8 @@ def register_error_handlers(app: Flask) -> None:
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
 
-    @app.errorhandler(PoolTimeout)  # a checkout outside Database.run (the read-side saver)
-    def pool_busy(exc: PoolTimeout) -> Any:
-        return overloaded(PoolExhausted("request"))
-
     @app.errorhandler(QueryTimeout)
-    @app.errorhandler(psycopg.errors.QueryCanceled)  # a read through LangGraph's checkpointer
-    def query_timeout(exc: Exception) -> Any:
+    def query_timeout(exc: QueryTimeout) -> Any:
         logger.warning("%s", exc)
         return _body(503, "the query took too long; narrow it (filters, limit) or retry later")
 

@@ -8,9 +8,15 @@ cursor whose rows are dicts.
 from __future__ import annotations
 
 import datetime
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
+
+from app.errors import StoreUnavailable
 from app.store.db import QUERIES, Database, jsonb
 from app.store.runs import Claim
 
@@ -91,6 +97,39 @@ def notify_created(conn: Any, row: dict, queue: str | None, delay: float) -> Non
         QUERIES["notify_run_created"],
         {"run_id": row["run_id"], "version": row["version"], "queue": queue, "delay": delay},
     )
+
+
+def caller_cursor(conn: Any) -> Any:
+    """A cursor whose rows are dicts on a caller's own psycopg 3 connection (``enqueue_in``):
+    it runs in the caller's transaction, which the caller commits or rolls back."""
+    return conn.cursor(row_factory=dict_row)
+
+
+def listen_created_runs(
+    database_url: str,
+    on_payload: Callable[[str], None],
+    *,
+    stopping: threading.Event,
+    listening: threading.Event,
+) -> None:
+    """``LISTEN`` on ``RUNS_CREATED_CHANNEL`` on a connection of its own (autocommit) and call
+    ``on_payload(payload)`` (the JSON text ``notify_created`` sent) for each notification, until
+    ``stopping`` is set (checked at least once a second). ``listening`` is set once ``LISTEN`` is
+    in effect.
+
+    Raises:
+        StoreUnavailable: the connection could not be made or was lost; the caller reconnects
+            (notifications sent meanwhile are lost).
+    """
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {RUNS_CREATED_CHANNEL}")
+            listening.set()
+            while not stopping.is_set():
+                for notify in conn.notifies(timeout=1.0):
+                    on_payload(notify.payload)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 def drop_deferred(conn: Any, run_id: uuid.UUID) -> list[dict]:

@@ -1,10 +1,18 @@
-"""The only module that talks to the Postgres driver: a connection pool, the named queries of
-``queries.sql``, and retries of retryable errors with bounded backoff.
+"""Postgres for the store: ``Database`` (the pool of Callboard's own statements), the named
+queries of this package's ``*.sql`` files, and retries of retryable errors with bounded backoff.
+Driver errors a caller acts on become Callboard's here (``app.errors``): ``StoreUnavailable``
+once the retries are spent, ``QueryTimeout``, ``InvalidInput``, ``PoolExhausted``. ``RETRYABLE``
+lets the worker classify errors that reach it through LangGraph's checkpointer.
 
-Connections are in autocommit mode: most units of work are one statement (DESIGN.md,
-"Performance notes": BEGIN/statement/COMMIT costs three round trips). ``plan_cache_mode`` is
-``force_custom_plan`` so that a generic plan cached on a young ``runs`` table never turns a
-primary-key lookup into a scan.
+Only ``app.store`` imports the driver (psycopg, psycopg_pool). Its other modules use it where
+this one does not reach: LangGraph's checkpointer and memory store and their pools
+(``checkpoints``, ``memory``), a caller's own connection and ``LISTEN`` (``canvas``), named
+constraint violations (``runs``, ``crons``), SQL composition (``filters``), the extension check
+(``vectors``).
+
+Connections are in autocommit mode: most units of work are one statement, one round trip
+(BEGIN/statement/COMMIT would cost three). ``plan_cache_mode`` is ``force_custom_plan`` so that
+a generic plan cached on a young ``runs`` table never turns a primary-key lookup into a scan.
 """
 
 from __future__ import annotations
