@@ -7,8 +7,8 @@ A canvas spec (the body of ``POST /tasks/canvas``, made by ``callboard.canvas``)
            "after_seconds"?: seconds}
 
 ``create_in`` creates it inside one transaction: runs that can start at once are created
-(``app.store.runs.create_in``, the one way runs are created); a chain's later steps and a chord's
-callback become *deferred runs* with their ids chosen now. ``release_in`` runs inside the
+(``app.store.run_creation.create_in``, the one way runs are created); a chain's later steps and
+a chord's callback become *deferred runs* with their ids chosen now. ``release_in`` runs inside the
 transaction that finishes a linked run with success: it counts the run down in the deferred
 runs waiting for it and creates those now due, in that same transaction. So a chain's next step
 exists if and only if the step before it succeeded, and a chord's callback is created exactly
@@ -31,9 +31,9 @@ from typing import Any
 from app.errors import InvalidInput, NotFound
 from app.run_requests import build_run
 from app.store import canvas as canvas_store
-from app.store import runs as run_store
+from app.store import run_creation
 from app.store.assistants import default_assistant_id
-from app.store.runs import NewRun
+from app.store.run_creation import NewRun
 from app.tasks import prepare_run
 
 MAX_CANVAS_RUNS = 1000
@@ -158,7 +158,7 @@ def create_in(conn: Any, spec: dict, tasks: dict[str, Any]) -> tuple[list[dict],
 
 
 def _create(conn: Any, new: NewRun) -> dict:
-    return run_store.create_in(conn, new).row
+    return run_creation.create_in(conn, new).row
 
 
 def release_in(conn: Any, finished: dict, tasks: dict[str, Any]) -> list[dict]:

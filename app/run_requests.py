@@ -31,7 +31,7 @@ def merge_config(assistant_config: dict, run_config: dict | None) -> dict:
 
 
 def build_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> dict[str, Any]:
-    """Keyword arguments of ``app.store.runs.insert`` for a run of ``assistant`` (a row).
+    """Keyword arguments of ``app.store.run_creation.create`` for a run of ``assistant`` (a row).
 
     Parameters:
         body: a loaded ``RunCreateSchema`` (or a cron's payload, the same fields).

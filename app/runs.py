@@ -1,6 +1,6 @@
 """The run state machine: statuses, the allowed transitions as data, and who makes each one.
 
-Every transition is a single conditional UPDATE in ``app/store/queries.sql`` (DESIGN.md, "The
+Every transition is a single conditional UPDATE in ``app/store/runs.sql`` (DESIGN.md, "The
 run state machine"); this module is the map of them, used by the store to type its outcomes and by
 the docs and tests to check that nothing else moves a run.
 

@@ -1,13 +1,13 @@
 """``app.enqueue_in(conn, signature)``: a task run created inside the caller's transaction.
 
 The run (or a whole canvas) is inserted with the store's own run creation
-(``app.canvas.create_in`` → ``app.store.runs.create_in``) on the caller's psycopg 3 connection,
-so it exists if and only if the caller commits. Its wake-up message must follow the COMMIT,
-which this process cannot see: a ``NOTIFY`` in the same transaction does it (Postgres delivers it
-at COMMIT, never after a rollback) and the sweeper's listener (``sweeper/enqueued.py``) sends the
-message. Were the notification lost (no sweeper listening at that instant), the sweeper's
-periodic re-send of pending runs without a message covers it (the pattern of Procrastinate's
-``procrastinate_notify_queue``).
+(``app.canvas.create_in`` → ``app.store.run_creation.create_in``) on the caller's psycopg 3
+connection, so it exists if and only if the caller commits. Its wake-up message must follow the
+COMMIT, which this process cannot see: a ``NOTIFY`` in the same transaction does it (Postgres
+delivers it at COMMIT, never after a rollback) and the sweeper's listener
+(``sweeper/enqueued.py``) sends the message. Were the notification lost (no sweeper listening
+at that instant), the sweeper's periodic re-send of pending runs without a message covers it
+(the pattern of Procrastinate's ``procrastinate_notify_queue``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from app.notify import publish_cancel, publish_run_done
 from app.queue import run_queue, send_execute_run
 from app.run_requests import build_run
 from app.store import crons as cron_store
-from app.store import runs as run_store
+from app.store import cancels as cancel_store
 from app.store.db import Database
 from app.webhook_target import WebhookHostUnresolved
 
@@ -85,7 +85,7 @@ def plan_occurrence(
     return run, next_run_date
 
 
-def _announce(client: redis.Redis, cancelled: run_store.Cancelled) -> None:
+def _announce(client: redis.Redis, cancelled: cancel_store.Cancelled) -> None:
     """After COMMIT: tell the workers of the runs a multitask strategy interrupt/rollback
     superseded to stop them, and announce the end of the pending ones that ended (as the API
     does after creating a run; the new run is queued behind them, so nothing is woken)."""

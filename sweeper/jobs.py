@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import dramatiq
 import redis
@@ -36,8 +35,9 @@ from dramatiq.errors import DecodeError
 from app.notify import heartbeat_key
 from app.queue import run_queue, send_execute_run
 from app.runs import RunStatus
+from app.store import locks
 from app.store import runs as run_store
-from app.store.db import QUERIES, Database
+from app.store.db import Database
 from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
@@ -126,16 +126,15 @@ def requeue_stale_runs(
         report.redis_young = True
         return report
     claimed_before = now - datetime.timedelta(seconds=window)
-    after: dict[str, Any] = {"after_claimed_at": None, "after_run_id": None}
+    after = None
     while True:  # page by page: the live runs of a page must not hide the dead ones after it
-        params = {"claimed_before": claimed_before, "limit": BATCH, **after}
-        stale = db.fetch("find_stale_runs", params)
+        stale = run_store.stale_runs(db, claimed_before, after, BATCH)
         report.stale += len(stale)
         if not stale or not _requeue_lapsed(db, client, actor, stale, epoch, max_attempts, report):
             return report
         if len(stale) < BATCH:
             return report
-        after = {"after_claimed_at": stale[-1]["claimed_at"], "after_run_id": stale[-1]["run_id"]}
+        after = stale[-1]
 
 
 def _requeue_lapsed(
@@ -156,7 +155,7 @@ def _requeue_lapsed(
     for row, beating in zip(stale, alive, strict=True):
         if beating:
             continue
-        moved = _requeue_unless_held(
+        moved = run_store.requeue_lapsed(
             db,
             row,
             reason=f"heartbeat lapsed (worker {row['worker_id']})",
@@ -216,35 +215,6 @@ def waiting_messages(
     return found
 
 
-def _requeue_unless_held(db: Database, row: dict, *, reason: str, max_attempts: int) -> dict | None:
-    """``requeue_run`` for the lapsed attempt ``row``, unless another transaction holds the run's
-    row: a worker that stalled inside a checkpoint write keeps it locked until its session
-    ends, and waiting for it would stall every other requeue of the tick. Returns the row
-    requeued (or ended as error), or None."""
-    params = {
-        "run_id": row["run_id"],
-        "claim_token": row["claim_token"],
-        "version": row["version"],
-        "reason": reason,
-        "max_attempts": max_attempts,
-        "refund_attempt": 0,
-    }
-
-    tries = []
-
-    def work(conn: Any) -> dict | None:
-        tries.append(1)
-        with conn.transaction():
-            if conn.execute(QUERIES["lock_lapsed_run"], params).fetchone() is None:
-                return None
-            return run_store.requeue_in(conn, params)
-
-    moved = db.run(work, "requeue_lapsed_run")
-    if moved is None and len(tries) > 1:  # committed on a try whose acknowledgement was lost?
-        moved = run_store.requeued_already(db, row["run_id"], row["version"])
-    return moved
-
-
 def resend_pending_runs(
     db: Database,
     actor: dramatiq.Actor,
@@ -261,7 +231,7 @@ def resend_pending_runs(
     """
     report = report or SweepReport()
     older_than = now - datetime.timedelta(seconds=interval)
-    rows = db.fetch("mark_pending_runs_resent", {"older_than": older_than, "limit": BATCH})
+    rows = run_store.mark_pending_resent(db, older_than, BATCH)
     queues = {row["queue"] or actor.queue_name for row in rows}
     waiting = waiting_messages(actor, queues) if rows else set()
     for row in rows:
@@ -285,18 +255,12 @@ def sweep(
 ) -> SweepReport:
     """One tick: both jobs, under the sweeper's advisory lock (skipped if another holds it)."""
 
-    def tick(conn: object) -> SweepReport:
-        with conn.transaction():  # type: ignore[attr-defined]
-            got = conn.execute(  # type: ignore[attr-defined]
-                QUERIES["try_sweeper_lock"], {"key": SWEEPER_LOCK_KEY}
-            ).fetchone()
-            if not got["locked"]:
-                return SweepReport(skipped=True)
-            report = requeue_stale_runs(
-                db, client, actor, now, window=window, max_attempts=max_attempts
-            )
-            return resend_pending_runs(db, actor, now, interval=interval, report=report)
+    def work() -> SweepReport:
+        report = requeue_stale_runs(
+            db, client, actor, now, window=window, max_attempts=max_attempts
+        )
+        return resend_pending_runs(db, actor, now, interval=interval, report=report)
 
-    report = db.run(tick, "sweep")
+    report = locks.while_holding(db, SWEEPER_LOCK_KEY, work, "sweep") or SweepReport(skipped=True)
     logger.info("sweep: %s", report)
     return report

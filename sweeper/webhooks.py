@@ -18,7 +18,7 @@ import datetime
 import logging
 from dataclasses import dataclass
 
-from app.store import runs as run_store
+from app.store import run_creation
 from app.store import webhooks as webhook_store
 from app.store.db import Database
 from workers.webhooks import DeliveryReport, WebhookPolicy, deliver_due
@@ -51,7 +51,7 @@ def retry_webhooks(
     policy = policy or WebhookPolicy.from_env()
     report = WebhookSweep(deliver_due(db, now, policy))
     report.purged_deliveries = webhook_store.purge(db, now - DELIVERY_RETENTION)
-    report.purged_keys = run_store.purge_idempotency_keys(db, now - IDEMPOTENCY_KEY_RETENTION)
+    report.purged_keys = run_creation.purge_idempotency_keys(db, now - IDEMPOTENCY_KEY_RETENTION)
     if report.deliveries.sent or report.purged_deliveries or report.purged_keys:
         logger.info("webhooks: %s", report)
     return report

@@ -1,7 +1,7 @@
 """Runs: create (on a thread, or stateless, or a batch), wait, get, list, join, cancel (one or
 many), delete.
 
-Creating a run is one INSERT, or one short transaction (``app.store.runs.create``: double
+Creating a run is one INSERT, or one short transaction (``app.store.run_creation.create``: double
 texting, thread creation, delayed start, Idempotency-Key); the run is durable once it answers.
 What follows the COMMIT (the wake-up message, the cancels of superseded runs) is sent after it;
 if Redis is down the answer is still 200 and the sweeper and the workers' lease checks catch up.
@@ -34,6 +34,8 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
 from app.queue import run_queue, send_execute_run
 from app.runs import RunStatus
+from app.store import cancels as cancel_store
+from app.store import run_creation
 from app.store import runs as run_store
 from app.streams import client_gone
 from app.tasks import prepare_run as prepare_task_run
@@ -63,7 +65,7 @@ def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
     fields = with_default_ttl(authorized_run(assistant, body, thread_id))
     prepare_task_run(svc.registry.tasks, fields)  # a Celery-style task's options (app.tasks)
     target = {"thread_id": str(thread_id) if thread_id else None}
-    created = run_store.create(svc.db, fields, _idempotency_key(target))
+    created = run_creation.create(svc.db, fields, _idempotency_key(target))
     _after_create(created, fields)
     return created.row
 
@@ -73,7 +75,7 @@ _WHOLE_BODY = object()
 
 def _idempotency_key(
     target: dict[str, Any], body: Any = _WHOLE_BODY, suffix: str = ""
-) -> run_store.IdempotencyKey | None:
+) -> run_creation.IdempotencyKey | None:
     """The request's ``Idempotency-Key`` (plus ``suffix``), fingerprinted with ``target`` (what
     the path names) and ``body`` (default: the JSON body as the client sent it); None without
     the header. With auth on, keys are per user (prefixed with a digest of the identity): one
@@ -92,7 +94,7 @@ def _idempotency_key(
     identity = user_identity()
     if identity is not None:
         key = f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}:{key}"
-    return run_store.IdempotencyKey.of(key + suffix, {**target, "body": body})
+    return run_creation.IdempotencyKey.of(key + suffix, {**target, "body": body})
 
 
 def _raw_body() -> Any:
@@ -100,7 +102,7 @@ def _raw_body() -> Any:
     return json.loads(request.get_data(cache=True) or b"null")
 
 
-def _after_create(created: run_store.Created, fields: dict[str, Any]) -> None:
+def _after_create(created: run_creation.Created, fields: dict[str, Any]) -> None:
     """After COMMIT: stop what the run supersedes, send its (possibly delayed) message."""
     if created.replayed:
         return
@@ -117,7 +119,7 @@ def _after_create(created: run_store.Created, fields: dict[str, Any]) -> None:
     )
 
 
-def announce(cancelled: run_store.Cancelled, *, wake: bool = True) -> None:
+def announce(cancelled: cancel_store.Cancelled, *, wake: bool = True) -> None:
     """After the COMMIT of a cancel: publish it to the workers of the running runs, announce the
     end of the pending runs that ended (joins and waits return), and (``wake``) wake the next
     run of their threads."""
@@ -265,10 +267,10 @@ def _cancel_after_disconnect(run_id: uuid.UUID) -> None:
         row = run_store.get(svc.db, run_id)
         if row is None or RunStatus(row["status"]).terminal:
             return
-        if run_store.cancel_pending(svc.db, run_id, row["thread_id"]) is not None:
+        if cancel_store.cancel_pending(svc.db, run_id, row["thread_id"]) is not None:
             publish_run_done(svc.redis, run_id)
             _wake_next(row["thread_id"])
-        elif run_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
+        elif cancel_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
             publish_cancel(svc.redis, run_id, "interrupt")
     except Exception:  # noqa: BLE001 - runs while closing the response: log, never raise
         logger.exception("run %r: cancel on disconnect failed", str(run_id))
@@ -355,7 +357,7 @@ def cancel(query: dict, thread_id: str, run_id: str) -> Any:
     join output when it had ended otherwise."""
     svc = services()
     row = _load_run(thread_id, run_id, "update", action=query["action"])
-    cancelled = run_store.cancel(
+    cancelled = cancel_store.cancel(
         svc.db, action=query["action"], thread_id=row["thread_id"], run_ids=[row["run_id"]]
     )
     announce(cancelled)
@@ -422,7 +424,7 @@ def create_batch(items: list[dict]) -> Any:
         prepare_task_run(svc.registry.tasks, fields)
         target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
         batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
-    created = run_store.create_many(svc.db, batch)
+    created = run_creation.create_many(svc.db, batch)
     for one, (fields, _) in zip(created, batch, strict=True):
         _after_create(one, fields)
     return [dump_run(one.row) for one in created]
@@ -441,11 +443,11 @@ def cancel_many(body: dict, query: dict) -> Any:
     if "status" in body:
         status = body["status"]
         statuses = ("pending", "running") if status == "all" else (status,)
-        cancelled = run_store.cancel(
+        cancelled = cancel_store.cancel(
             svc.db, action=query["action"], statuses=statuses, thread_filter=auth_filter
         )
     else:
-        cancelled = run_store.cancel(
+        cancelled = cancel_store.cancel(
             svc.db,
             action=query["action"],
             thread_id=body["thread_id"],

@@ -42,6 +42,7 @@ from app.notify import publish_cancel, publish_run_done
 from app.queue import send_execute_run
 from app.runs import RunStatus
 from app.services import Services
+from app.store import cancels as cancel_store
 from app.store import runs as run_store
 from app.streams import (
     END,
@@ -180,12 +181,12 @@ def _cancel_on_disconnect(svc: Services, run_id: uuid.UUID) -> None:
         if row is None or RunStatus(row["status"]).terminal:
             return
         logger.info("run %r: client disconnected, cancelling it", str(run_id))
-        if run_store.cancel_pending(svc.db, run_id, row["thread_id"]) is not None:
+        if cancel_store.cancel_pending(svc.db, run_id, row["thread_id"]) is not None:
             publish_run_done(svc.redis, run_id)
             nxt = run_store.next_pending(svc.db, row["thread_id"])  # the thread is free again
             if nxt is not None:
                 send_execute_run(svc.actor, nxt["run_id"], nxt["version"], queue=nxt["queue"])
-        elif run_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
+        elif cancel_store.request_cancel(svc.db, run_id, row["thread_id"], "interrupt"):
             publish_cancel(svc.redis, run_id, "interrupt")
     except Exception:  # noqa: BLE001 - runs in a closing generator: log, never raise
         logger.exception("run %r: cancel on disconnect failed", str(run_id))

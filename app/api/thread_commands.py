@@ -34,6 +34,7 @@ from app.api.access import AuthError, authorized_run
 from app.api.common import resolve_assistant, services
 from app.api.runs import _after_create
 from app.errors import Conflict, InvalidInput, NotFound
+from app.store import run_creation
 from app.store import runs as run_store
 from app.store import threads as thread_store
 
@@ -192,7 +193,7 @@ def _insert_protocol_run(thread_id: uuid.UUID, body: dict[str, Any]) -> tuple[uu
     fields["kwargs"]["protocol"] = "v3"
     seq = protocol_stream.mark_run_start(svc.redis, thread_id, fields["run_id"])
     try:
-        created = run_store.create(svc.db, fields, None)
+        created = run_creation.create(svc.db, fields, None)
     except Exception:
         svc.redis.delete(protocol_stream.run_key(fields["run_id"]))
         raise

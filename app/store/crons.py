@@ -20,7 +20,7 @@ import psycopg.errors
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import filters
-from app.store import runs as run_store
+from app.store import run_creation
 from app.store.db import QUERIES, Database, jsonb
 
 logger = logging.getLogger(__name__)
@@ -195,15 +195,15 @@ class Fired:
     cron_id: uuid.UUID
     occurrence: datetime.datetime
     next_run_date: datetime.datetime | None
-    created: run_store.Created | None
+    created: run_creation.Created | None
 
     @property
     def run(self) -> dict | None:
         return self.created.row if self.created is not None else None
 
 
-# plan(cron row, assistant row or None) -> (run kwargs for ``app.store.runs.insert`` or None,
-#                                            the cron's next occurrence or None)
+# plan(cron row, assistant row or None) -> (run kwargs for ``app.store.run_creation.create``
+#                                            or None, the cron's next occurrence or None)
 Plan = Callable[[dict, dict | None], tuple[dict[str, Any] | None, datetime.datetime | None]]
 
 
@@ -245,14 +245,15 @@ def fire_due(db: Database, now: datetime.datetime, plan: Plan, *, limit: int = 1
     return db.run(work, "fire_due_crons")
 
 
-def _insert_run(conn: Any, cron: dict, kwargs: dict[str, Any]) -> run_store.Created | None:
-    """Insert the run of one occurrence as the API inserts runs (``app.store.runs.create_in``:
-    multitask strategy under the thread's lock), in a savepoint: a run that cannot be created is
-    logged and skipped without undoing the other crons of the batch."""
+def _insert_run(conn: Any, cron: dict, kwargs: dict[str, Any]) -> run_creation.Created | None:
+    """Insert the run of one occurrence as the API inserts runs
+    (``app.store.run_creation.create_in``: multitask strategy under the thread's lock), in a
+    savepoint: a run that cannot be created is logged and skipped without undoing the other
+    crons of the batch."""
     cron_id = str(cron["cron_id"])
     try:
         with conn.transaction():
-            return run_store.create_in(conn, run_store.NewRun(**kwargs))
+            return run_creation.create_in(conn, run_creation.NewRun(**kwargs))
     except Conflict as exc:  # multitask_strategy "reject" on a busy thread
         logger.info("cron %r: no run for this occurrence: %s", cron_id, exc)
     except NotFound as exc:

@@ -67,8 +67,8 @@ class PoolExhausted(Overloaded):
 
 
 def load_queries(directory: Path = QUERIES_DIR) -> dict[str, str]:
-    """Parse every ``*.sql`` file of ``directory`` (``queries.sql`` for runs, threads and
-    assistants; one file per further resource) into ``{name: sql}``.
+    """Parse every ``*.sql`` file of ``directory`` (one per store module: ``runs.sql`` for
+    ``runs.py``, …) into ``{name: sql}``.
 
     Raises:
         ValueError: a name appears twice.

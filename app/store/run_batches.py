@@ -2,7 +2,7 @@
 
 ``insert`` takes the batch's ``NewRun`` s when each is a plain enqueue on an existing thread (the
 common case: no multitask strategy to decide under a lock, no thread to create, no delayed
-start, no Idempotency-Key); ``app.store.runs.create_many`` uses it then, and its per-run
+start, no Idempotency-Key); ``app.store.run_creation.create_many`` uses it then, and its per-run
 transaction otherwise. All or none: a missing thread refuses the whole batch (``NotFound``) and
 a value Postgres refuses fails the statement, so nothing is written; a statement retried after
 its COMMIT's acknowledgement was lost inserts nothing more and answers the runs it created.
@@ -23,8 +23,8 @@ def fits(news: Sequence[Any]) -> bool:
 
 
 def insert(db: Database, news: Sequence[Any]) -> list[dict]:
-    """Insert the pending runs ``news`` (``app.store.runs.NewRun``, ``fits``) in their order and
-    return their rows in that order.
+    """Insert the pending runs ``news`` (``app.store.run_creation.NewRun``, ``fits``) in their
+    order and return their rows in that order.
 
     Raises:
         NotFound: a thread of the batch does not exist (nothing was inserted).

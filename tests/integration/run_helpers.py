@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 import redis
 
-from app.store import runs as run_store
+from app.store import run_creation
 from app.store import threads as thread_store
 from app.store.db import Database
 
@@ -32,7 +32,7 @@ def new_run(
     run_id: uuid.UUID | None = None,
 ) -> dict:
     """Insert a pending run (create → pending) as the web does, without sending its message."""
-    return run_store.insert(
+    return run_creation.insert(
         db,
         run_id=run_id or uuid.uuid4(),
         thread_id=thread_id or new_thread(db),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.runs import RunStatus
+from app.store import cancels as cancel_store
 from app.store import runs as run_store
 from app.store.db import QUERIES, Database
 from sweeper.jobs import REDIS_EPOCH_KEY, requeue_stale_runs
@@ -58,7 +59,7 @@ def test_a_rollback_of_a_run_whose_attempt_is_lost_deletes_it(runtime: Any, who:
     claim = _claimed(db, thread_id)
     following = new_run(db, thread_id)
     _write_checkpoint_row(db, thread_id, claim.run_id)
-    assert run_store.request_cancel(db, claim.run_id, thread_id, "rollback") is not None
+    assert cancel_store.request_cancel(db, claim.run_id, thread_id, "rollback") is not None
     if who == "sweeper":
         runtime.redis.set(REDIS_EPOCH_KEY, 0)
         sql(db, "UPDATE runs SET claimed_at = claimed_at - interval '1 hour' RETURNING 1")
@@ -121,7 +122,7 @@ def test_a_cancel_is_not_lost_when_its_run_is_handed_back_meanwhile(
     try:
         with ThreadPoolExecutor(1) as pool:
             monkeypatch.setattr(Database, "run", run)
-            run_store.cancel(db, action="interrupt", run_ids=[claim.run_id])
+            cancel_store.cancel(db, action="interrupt", run_ids=[claim.run_id])
             monkeypatch.undo()
             assert interleaved.is_set()
     finally:

@@ -22,6 +22,7 @@ import pytest
 
 from app.errors import NotFound
 from app.runs import RunStatus
+from app.store import run_creation
 from app.store import runs as run_store
 from app.store import threads as thread_store
 from app.store.db import Database
@@ -86,9 +87,9 @@ def test_stateless_create_is_idempotent_on_run_id(db):
         temporary=True,
         on_completion="delete",
     )
-    first = run_store.insert(db, **params)
+    first = run_creation.insert(db, **params)
     assert first["status"] == RunStatus.PENDING and first["temporary"] is True
-    assert run_store.insert(db, **params) == first
+    assert run_creation.insert(db, **params) == first
     assert thread_store.get(db, thread_id) is not None
     assert sql(db, "SELECT count(*) AS n FROM runs")[0]["n"] == 1
 
@@ -540,7 +541,8 @@ def test_worker_whose_run_is_requeued_stops_and_discards(runtime, ledger):
 def test_a_run_whose_cancel_was_asked_is_not_run_again_when_its_attempt_is_lost(db):
     """Requeue (a crashed worker, a shutdown) of a run with a recorded cancel ends it as
     interrupted: running it again would undo the cancel."""
-    from app.store.runs import claim, request_cancel, requeue
+    from app.store.cancels import request_cancel
+    from app.store.runs import claim, requeue
 
     run = new_run(db)
     won = claim(db, run["run_id"], 1, "w1")

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.runs import RunStatus
+from app.store import run_creation
 from app.store import runs as run_store
 from app.store.db import QUERIES, jsonb
 from tests.integration.run_helpers import new_run, queued
@@ -42,7 +43,7 @@ def test_a_run_created_during_the_finish_before_it_is_still_woken(runtime, setti
     try:
         # the second run's INSERT holds the thread's row...
         second_id = uuid.uuid4()
-        params = run_store.NewRun(
+        params = run_creation.NewRun(
             run_id=second_id,
             thread_id=thread_id,
             assistant_id=uuid.uuid4(),

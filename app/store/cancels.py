@@ -1,0 +1,150 @@
+"""Cancels of runs (``cancels.sql``): one run, many runs, or a thread's superseded runs.
+
+A pending run ends at once: ``interrupt`` → ``interrupted`` (error ``UserInterrupt``),
+``rollback`` → deleted with what an earlier attempt of it wrote. A running run gets
+``cancel_action``; the worker holding its claim stops it and records the outcome (``rollback``:
+``app.store.runs.rollback``). Nothing is announced here: the caller publishes the cancels and
+the ends after COMMIT (``Cancelled``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from app.store import filters
+from app.store.db import QUERIES, Database
+
+T = TypeVar("T")
+
+ACTIVE_STATUSES = ("pending", "running")
+
+
+@dataclass
+class Cancelled:
+    """The runs a cancel acted on, each ``{"run_id", "thread_id", "status"}`` (status before).
+
+    ``ended``: pending runs ended now (interrupted, or deleted by a rollback): announce their end
+    and wake their thread's next run after COMMIT. ``stopping``: running runs whose claim holder
+    is asked to stop them (``cancel_action``): publish the cancel after COMMIT.
+    """
+
+    action: str
+    ended: list[dict] = field(default_factory=list)
+    stopping: list[dict] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[dict]:
+        return self.ended + self.stopping
+
+
+def cancel_in(
+    conn: Any,
+    *,
+    action: str,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+    statuses: tuple[str, ...] = ACTIVE_STATUSES,
+    reason: str = "cancelled before it started",
+    thread_filter: dict | None = None,
+) -> Cancelled:
+    """Cancel the unfinished runs selected by ``thread_id``, ``run_ids``, ``statuses`` and
+    ``thread_filter`` (an auth filter their thread must pass: ``app.store.filters``) (None = no
+    filter), inside the caller's transaction on ``conn``.
+
+    Pending runs end now: ``action="interrupt"`` → ``interrupted`` (error ``UserInterrupt`` with
+    ``reason``); ``action="rollback"`` → deleted with the checkpoints an earlier attempt wrote.
+    Running runs get ``cancel_action = action``; their worker stops them and records the outcome
+    (``interrupted``, or deleted with what they wrote). Pending runs go first, so a run claimed
+    meanwhile is caught as running.
+    """
+    params = {
+        "action": action,
+        "thread_id": thread_id,
+        "run_ids": run_ids,
+        "statuses": list(statuses),
+        "reason": reason,
+        "thread_filter": None if thread_filter is None else filters.param(thread_filter),
+    }
+    # lock them first: a run moving running -> pending between the two statements below would
+    # escape both (READ COMMITTED: each statement sees what was committed when it started)
+    conn.execute(QUERIES["lock_active_runs"], params)
+    pending = "rollback_pending_runs" if action == "rollback" else "interrupt_pending_runs"
+    ended = conn.execute(QUERIES[pending], params).fetchall()
+    if action == "rollback" and ended:
+        delete_checkpoints_in(conn, ended)
+    return Cancelled(
+        action,
+        ended=ended,
+        stopping=conn.execute(QUERIES["request_cancel_runs"], params).fetchall(),
+    )
+
+
+def cancel(db: Database, *, action: str, **selection: Any) -> Cancelled:
+    """``cancel_in`` in a transaction of its own (single and bulk cancel); ``selection``: the
+    keyword arguments of ``cancel_in`` that select the runs.
+
+    A retry that finds nothing left to cancel after a first try that cancelled something
+    answers that first try: its COMMIT went through and only the acknowledgement was lost (its
+    follow-ups, announcing the ends and the cancels, are idempotent)."""
+    tries: list[Cancelled] = []
+
+    def work(conn: Any) -> Cancelled:
+        tries.append(cancel_in(conn, action=action, **selection))
+        return tries[-1]
+
+    result = in_transaction(db, work, "cancel_runs")
+    if not result.runs and len(tries) > 1 and tries[0].runs:
+        return tries[0]
+    return result
+
+
+def in_transaction(db: Database, work: Callable[[Any], T], what: str) -> T:
+    """``work(conn)`` in one transaction (retried whole on retryable errors: ``Database.run``)."""
+
+    def unit(conn: Any) -> T:
+        with conn.transaction():
+            return work(conn)
+
+    return db.run(unit, what)
+
+
+def cancel_pending(db: Database, run_id: uuid.UUID, thread_id: uuid.UUID) -> dict | None:
+    """pending → interrupted; None if the run is not pending (any more)."""
+    return db.fetch_one("cancel_pending_run", {"run_id": run_id, "thread_id": thread_id})
+
+
+def request_cancel(
+    db: Database, run_id: uuid.UUID, thread_id: uuid.UUID, action: str
+) -> dict | None:
+    """Record a cancel of a running run; None if the run is not running."""
+    return db.fetch_one(
+        "request_cancel", {"run_id": run_id, "thread_id": thread_id, "action": action}
+    )
+
+
+def delete_checkpoints_in(conn: Any, runs: list[dict]) -> None:
+    """Delete what the deleted ``runs`` (rows with ``run_id`` and ``thread_id``) wrote into their
+    threads, inside the caller's transaction: a statement after their DELETE, so that it sees
+    every checkpoint write committed before the runs' rows were locked."""
+    conn.execute(
+        QUERIES["delete_runs_checkpoints"],
+        {
+            "thread_ids": sorted({str(r["thread_id"]) for r in runs}),
+            "run_ids": [str(r["run_id"]) for r in runs],
+        },
+    )
+
+
+def rollback_lapsed_in(conn: Any, params: dict[str, Any]) -> dict | None:
+    """Inside the caller's transaction: when the attempt ``params`` names (``run_id``,
+    ``claim_token``, ``version``) was asked to carry out a ``rollback`` cancel and is gone,
+    delete its run with what it wrote, as the attempt would have done, and return the run's
+    row with status ``interrupted``; else None (no such cancel)."""
+    deleted = conn.execute(QUERIES["rollback_lapsed_run"], params).fetchone()
+    if deleted is None:
+        return None
+    delete_checkpoints_in(conn, [deleted])
+    return {**deleted, "status": "interrupted"}
