@@ -60,26 +60,28 @@ def cancel_in(
     (``interrupted``, or deleted with what they wrote). Pending runs go first, so a run claimed
     meanwhile is caught as running.
     """
-    params = {
-        "action": action,
+    selection = {
         "thread_id": thread_id,
         "run_ids": run_ids,
         "statuses": list(statuses),
-        "reason": reason,
         "thread_filter": None if thread_filter is None else filters.param(thread_filter),
     }
     # lock them first: a run moving running -> pending between the two statements below would
     # escape both (READ COMMITTED: each statement sees what was committed when it started)
-    conn.execute(QUERIES["lock_active_runs"], params)
-    pending = "rollback_pending_runs" if action == "rollback" else "interrupt_pending_runs"
-    ended = conn.execute(QUERIES[pending], params).fetchall()
+    locked = [row["run_id"] for row in conn.execute(QUERIES["lock_active_runs"], selection)]
+    if not locked:
+        return Cancelled(action)
+    return _cancel_locked(conn, action, locked, reason)
+
+
+def _cancel_locked(conn: Any, action: str, run_ids: list[uuid.UUID], reason: str) -> Cancelled:
+    """Cancel the unfinished runs among ``run_ids`` (pending ones first); see ``cancel_in``."""
+    params = {"action": action, "run_ids": run_ids, "reason": reason}
+    ended = conn.execute(QUERIES["end_pending_runs"], params).fetchall()
     if action == "rollback" and ended:
         delete_checkpoints_in(conn, ended)
-    return Cancelled(
-        action,
-        ended=ended,
-        stopping=conn.execute(QUERIES["request_cancel_runs"], params).fetchall(),
-    )
+    stopping = conn.execute(QUERIES["request_cancel_runs"], params).fetchall()
+    return Cancelled(action, ended=ended, stopping=stopping)
 
 
 def cancel(db: Database, *, action: str, **selection: Any) -> Cancelled:
@@ -112,17 +114,24 @@ def in_transaction(db: Database, work: Callable[[Any], T], what: str) -> T:
 
 
 def cancel_pending(db: Database, run_id: uuid.UUID, thread_id: uuid.UUID) -> dict | None:
-    """pending → interrupted; None if the run is not pending (any more)."""
-    return db.fetch_one("cancel_pending_run", {"run_id": run_id, "thread_id": thread_id})
+    """pending → interrupted, for the run ``run_id`` of ``thread_id``: its
+    ``{"run_id", "thread_id", "status"}``, or None if it is not pending (any more)."""
+    cancelled = cancel(
+        db, action="interrupt", thread_id=thread_id, run_ids=[run_id], statuses=("pending",)
+    )
+    return cancelled.ended[0] if cancelled.ended else None
 
 
 def request_cancel(
     db: Database, run_id: uuid.UUID, thread_id: uuid.UUID, action: str
 ) -> dict | None:
-    """Record a cancel of a running run; None if the run is not running."""
-    return db.fetch_one(
-        "request_cancel", {"run_id": run_id, "thread_id": thread_id, "action": action}
+    """Record a cancel (``action``: ``interrupt`` or ``rollback``) of the running run ``run_id``
+    of ``thread_id``, for its claim holder: its ``{"run_id", "thread_id", "status"}``, or None
+    if it is not running."""
+    cancelled = cancel(
+        db, action=action, thread_id=thread_id, run_ids=[run_id], statuses=("running",)
     )
+    return cancelled.stopping[0] if cancelled.stopping else None
 
 
 def delete_checkpoints_in(conn: Any, runs: list[dict]) -> None:

@@ -1,8 +1,8 @@
 -- Cancels of runs (app/store/cancels.py): pending runs end at once (interrupted, or deleted
 -- with what they wrote by a 'rollback'), running runs get cancel_action for their claim holder;
 -- and a rollback carried out when the attempt that should have carried it out is gone.
--- Filters shared by the cancel queries: %(thread_id)s (NULL = any thread), %(run_ids)s (NULL =
--- any run), %(statuses)s (the statuses to act on, among 'pending' and 'running').
+-- A cancel of several runs locks them first (lock_active_runs, the one place that selects
+-- them); the statements after it act on the %(run_ids)s it returned.
 -- Block format: "-- name: <query_name>", a one-line description, then the SQL; parameters
 -- are psycopg named placeholders, %(name)s.
 
@@ -10,101 +10,58 @@
 -- Lock the unfinished runs a cancel selects, first: none of them can then move between pending
 -- and running (a claim, a hand-back, the sweeper's requeue) between the cancel's statement for
 -- pending runs and its statement for running ones. One lock order (run_id) for every cancel.
+-- Selected by %(statuses)s (among 'pending' and 'running'), %(thread_id)s (NULL = any thread),
+-- %(run_ids)s (NULL = any run), %(thread_filter)s (NULL = none: an auth filter their thread's
+-- metadata must contain).
 SELECT run_id FROM runs
 WHERE status IN ('pending', 'running') AND status = ANY(%(statuses)s::text[])
   AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
   AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
+  AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
+      SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
 ORDER BY run_id
 FOR UPDATE;
 
--- name: interrupt_pending_runs
--- Cancel pending runs before they start (pending -> interrupted); their threads go idle unless
--- another of their runs is still unfinished.
-WITH cancelled AS (
+-- name: end_pending_runs
+-- End the pending runs among %(run_ids)s before they start: %(action)s 'interrupt' ->
+-- interrupted (error UserInterrupt, %(reason)s), 'rollback' -> deleted (the caller then deletes
+-- what an earlier attempt of theirs wrote: delete_runs_checkpoints). Their threads go idle
+-- unless another of their runs is still unfinished.
+WITH interrupted AS (
     UPDATE runs
     SET status = 'interrupted', version = version + 1, ended_at = now(), updated_at = now(),
         error = jsonb_build_object('error', 'UserInterrupt', 'message', %(reason)s::text)
-    WHERE status = 'pending' AND 'pending' = ANY(%(statuses)s::text[])
-      AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
-      AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
-      AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
-          SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
+    WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status = 'pending' AND %(action)s <> 'rollback'
     RETURNING run_id, thread_id, status
-), thread AS (
-    UPDATE threads
-    SET status = CASE WHEN EXISTS (
-            SELECT 1 FROM runs r WHERE r.thread_id = threads.thread_id
-              AND r.status IN ('pending', 'running')
-              AND r.run_id NOT IN (SELECT run_id FROM cancelled))
-        THEN threads.status ELSE 'idle' END,
-        updated_at = now()
-    WHERE thread_id IN (SELECT thread_id FROM cancelled)
-)
-SELECT * FROM cancelled;
-
--- name: rollback_pending_runs
--- Delete pending runs (their threads go idle unless another of their runs is unfinished); the
--- caller then deletes what an earlier attempt of theirs wrote (delete_runs_checkpoints).
-WITH deleted AS (
+), deleted AS (
     DELETE FROM runs
-    WHERE status = 'pending' AND 'pending' = ANY(%(statuses)s::text[])
-      AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
-      AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
-      AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
-          SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
+    WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status = 'pending' AND %(action)s = 'rollback'
     RETURNING run_id, thread_id, 'pending'::text AS status
+), ended AS (
+    SELECT * FROM interrupted UNION ALL SELECT * FROM deleted
 ), thread AS (
     UPDATE threads
     SET status = CASE WHEN EXISTS (
             SELECT 1 FROM runs r WHERE r.thread_id = threads.thread_id
               AND r.status IN ('pending', 'running')
-              AND r.run_id NOT IN (SELECT run_id FROM deleted))
+              AND r.run_id NOT IN (SELECT run_id FROM ended))
         THEN threads.status ELSE 'idle' END,
         updated_at = now()
-    WHERE thread_id IN (SELECT thread_id FROM deleted)
+    WHERE thread_id IN (SELECT thread_id FROM ended)
 )
-SELECT * FROM deleted;
+SELECT * FROM ended;
 
 -- name: request_cancel_runs
--- Ask the claim holders of running runs to stop them (action 'interrupt' or 'rollback'); each
--- worker records the outcome. The caller publishes the cancels after COMMIT.
+-- Ask the claim holders of the running runs among %(run_ids)s to stop them (%(action)s
+-- 'interrupt' or 'rollback'); each worker records the outcome. The caller publishes the
+-- cancels after COMMIT.
 UPDATE runs
 SET cancel_action = %(action)s, updated_at = now()
-WHERE status = 'running' AND 'running' = ANY(%(statuses)s::text[])
-  AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s)
-  AND (%(run_ids)s::uuid[] IS NULL OR run_id = ANY(%(run_ids)s))
-  AND (%(thread_filter)s::jsonb IS NULL OR thread_id IN (
-      SELECT t.thread_id FROM threads t WHERE t.metadata @> %(thread_filter)s))
+WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status = 'running'
 RETURNING run_id, thread_id, status;
 
--- name: cancel_pending_run
--- Cancel a run before it started (pending -> interrupted).
-WITH cancelled AS (
-    UPDATE runs
-    SET status = 'interrupted', version = version + 1, ended_at = now(), updated_at = now(),
-        error = jsonb_build_object('error', 'UserInterrupt', 'message', 'cancelled before it started')
-    WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status = 'pending'
-    RETURNING *
-), thread AS (
-    -- the thread is busy only while another run of it is unfinished
-    UPDATE threads
-    SET status = CASE WHEN EXISTS (
-            SELECT 1 FROM runs r WHERE r.thread_id = threads.thread_id
-              AND r.status IN ('pending', 'running') AND r.run_id <> %(run_id)s)
-        THEN threads.status ELSE 'idle' END,
-        updated_at = now()
-    FROM cancelled WHERE threads.thread_id = cancelled.thread_id
-)
-SELECT * FROM cancelled;
-
--- name: request_cancel
--- Ask the claim holder of a running run to stop it; the worker records the outcome.
-UPDATE runs
-SET cancel_action = %(action)s, updated_at = now()
-WHERE run_id = %(run_id)s AND thread_id = %(thread_id)s AND status = 'running'
-RETURNING *;
-
 -- name: delete_runs_checkpoints
+
 -- What deleted runs wrote (after rollback_run / rollback_pending_runs, in their transaction: a
 -- statement of its own, so that it sees every write committed before the run's row was locked):
 -- their checkpoints, those checkpoints' writes, and the blobs no remaining checkpoint of the
@@ -130,6 +87,7 @@ WITH checkpoints_gone AS (
 SELECT count(*) AS checkpoints FROM checkpoints_gone;
 
 -- name: rollback_lapsed_run
+
 -- The attempt asked to carry out a 'rollback' cancel is gone (its worker died, or handed it back):
 -- delete the run instead of requeueing it, fenced like requeue_run; the thread goes idle. The
 -- caller then deletes what it wrote (delete_runs_checkpoints). No row back = no such cancel.
