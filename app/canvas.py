@@ -24,6 +24,7 @@ with a ``ChordError`` naming the member (Celery: "Dependency <id> raised <exc>")
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -112,12 +113,11 @@ def new_run(
     }
     if sig.get("config"):
         body["config"] = sig["config"]
-    fields = build_run(assistant, body, None)
-    fields["run_id"] = run_id
-    prepare_run(tasks, fields)
+    new = dataclasses.replace(build_run(assistant, body, None), run_id=run_id)
+    prepare_run(tasks, new.graph_id, new.kwargs)
     if links:
-        fields["kwargs"]["links"] = True
-    return NewRun(**fields)
+        new.kwargs["links"] = True
+    return new
 
 
 def create_in(conn: Any, spec: dict, tasks: dict[str, Any]) -> tuple[list[dict], list[dict]]:

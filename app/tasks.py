@@ -94,19 +94,19 @@ def load_tasks(deployment: Deployment, specs: dict[str, GraphSpec]) -> dict[str,
     return tasks
 
 
-def prepare_run(tasks: dict[str, Task], fields: dict[str, Any]) -> None:
-    """Fill in a task run's options (``fields``: ``app.run_requests.build_run``'s) from its task:
-    ``configurable.queue``, ``run_timeout_seconds``, ``result_expires``, unless the request set
-    them; a run of another graph is left as it is.
+def prepare_run(tasks: dict[str, Task], graph_id: str, kwargs: dict[str, Any]) -> None:
+    """Fill in, in ``kwargs`` (a run's, ``app.run_requests.build_run``'s), the options of a
+    run of the task ``graph_id`` from its task: ``configurable.queue``, ``run_timeout_seconds``,
+    ``result_expires``, unless the request set them; a run of another graph is left as it is.
 
     Raises:
         InvalidInput: the input is not ``{"args": [...], "kwargs": {...}}``."""
-    task = tasks.get(fields["graph_id"])
+    task = tasks.get(graph_id)
     if task is None:
         return
-    run_input = fields["kwargs"].get("input")
+    run_input = kwargs.get("input")
     if run_input is None:
-        run_input = fields["kwargs"]["input"] = {"args": [], "kwargs": {}}
+        run_input = kwargs["input"] = {"args": [], "kwargs": {}}
     if (
         not isinstance(run_input, dict)
         or set(run_input) - {"args", "kwargs"}
@@ -116,7 +116,7 @@ def prepare_run(tasks: dict[str, Task], fields: dict[str, Any]) -> None:
         raise InvalidInput(
             f'the input of task {task.name!r} must be {{"args": [...], "kwargs": {{...}}}}'
         )
-    config = fields["kwargs"].setdefault("config", {})
+    config = kwargs.setdefault("config", {})
     configurable = config.setdefault("configurable", {})
     defaults = {
         "queue": task.options.queue,

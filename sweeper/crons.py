@@ -17,9 +17,9 @@ have minute resolution, so a run starts at most that long after its occurrence.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
-from typing import Any
 
 import dramatiq
 import redis
@@ -29,9 +29,10 @@ from app.errors import CallboardError
 from app.notify import publish_cancel, publish_run_done
 from app.queue import run_queue, send_execute_run
 from app.run_requests import build_run
-from app.store import crons as cron_store
 from app.store import cancels as cancel_store
+from app.store import crons as cron_store
 from app.store.db import Database
+from app.store.run_creation import NewRun
 from app.webhook_target import WebhookHostUnresolved
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,12 @@ def plan_occurrence(
     assistant: dict | None,
     now: datetime.datetime,
     thread_ttl: dict | None = None,
-) -> tuple[dict[str, Any] | None, datetime.datetime | None]:
-    """For a due ``cron`` (a row): the run to insert (``build_run``'s keyword arguments, or
-    None when there must be none) and the cron's next occurrence (the first after ``now``;
-    None after ``end_time``). A stateless cron's run creates its thread with ``thread_ttl``
-    (``{"ttl_minutes", "ttl_strategy"}``, ``checkpointer.ttl``'s default). Never raises: a
-    cron that cannot run is logged and moved on."""
+) -> tuple[NewRun | None, datetime.datetime | None]:
+    """For a due ``cron`` (a row): the run to insert (``build_run``'s, or None when there must
+    be none) and the cron's next occurrence (the first after ``now``; None after ``end_time``).
+    A stateless cron's run creates its thread with ``thread_ttl`` (``{"ttl_minutes",
+    "ttl_strategy"}``, ``checkpointer.ttl``'s default). Never raises: a cron that cannot run is
+    logged and moved on."""
     cron_id = str(cron["cron_id"])
     try:
         schedule = Schedule.parse(cron["schedule"], cron["timezone"])
@@ -79,9 +80,9 @@ def plan_occurrence(
         logger.error("cron %r: its payload builds no run (%s)", cron_id, exc)
         return None, next_run_date
     if cron["thread_id"] is None and thread_ttl is not None:
-        run["thread_ttl"] = thread_ttl
+        run = dataclasses.replace(run, thread_ttl=thread_ttl)
     if cron.get("user_id") is not None:  # created with auth on: runs in its creator's name
-        run["new_thread_metadata"] = dict(cron["metadata"] or {})
+        run = dataclasses.replace(run, new_thread_metadata=dict(cron["metadata"] or {}))
     return run, next_run_date
 
 

@@ -311,7 +311,7 @@ class Executor:
         spec = self.registry.get(run["graph_id"])
         # a protocol run streams through LangGraph's v3 producer (workers/stream_protocol.py)
         if not kwargs.get("protocol") and plain.runs_directly(spec, kwargs):
-            modes = list(kwargs.get("stream_mode") or ["values"])
+            modes = list(kwargs["stream_mode"])
             result = await plain.call(spec, kwargs.get("input"), writer, modes)
             progress.values = result
             progress.checkpoint = plain.build_checkpoint(
@@ -325,7 +325,7 @@ class Executor:
         graph = built.copy(update=update)
         command = kwargs.get("command")
         graph_input = Command(**command) if command else kwargs.get("input")
-        requested = list(kwargs.get("stream_mode") or ["values"])
+        requested = list(kwargs["stream_mode"])
         subgraphs = bool(kwargs.get("subgraphs"))
         publisher = _Publisher(writer, requested)
         # LangGraph's modes: what was asked, plus values (the result) and updates (interrupts)
@@ -336,7 +336,7 @@ class Executor:
             "stream_mode": modes,
             "subgraphs": subgraphs,
             "context": kwargs.get("context") or None,
-            "durability": kwargs.get("durability") or "async",
+            "durability": kwargs["durability"],
             "interrupt_before": kwargs.get("interrupt_before"),
             "interrupt_after": kwargs.get("interrupt_after"),
         }

@@ -51,7 +51,7 @@ def runs_directly(spec: GraphSpec, kwargs: dict[str, Any]) -> bool:
         for k in ("command", "checkpoint_id", "interrupt_before", "interrupt_after", "subgraphs")
     ):
         return False
-    return set(kwargs.get("stream_mode") or ["values"]) <= DIRECT_STREAM_MODES
+    return set(kwargs["stream_mode"]) <= DIRECT_STREAM_MODES
 
 
 def _takes_only_input(fn: Any) -> bool:

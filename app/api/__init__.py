@@ -9,6 +9,7 @@ from flask_smorest import Api
 from app.api import (
     assistants,
     crons,
+    run_creation,
     runs,
     store,
     streams,
@@ -30,6 +31,7 @@ def register_api(app: Flask) -> Api:
         assistants.blp,
         threads.blp,
         thread_state.blp,
+        run_creation.blp,
         runs.blp,
         streams.blp,
         crons.blp,

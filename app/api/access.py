@@ -13,6 +13,7 @@ answered 404, as if it did not exist. Runs are authorized as actions on their th
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -22,6 +23,7 @@ from app.auth import ANONYMOUS, PUBLIC_PATHS, Authenticator, AuthError, RequestI
 from app.errors import NotFound
 from app.run_requests import build_run
 from app.store import threads as thread_store
+from app.store.run_creation import NewRun
 
 
 def authenticator() -> Authenticator | None:
@@ -87,8 +89,8 @@ def register_auth(app: Flask, auth: Authenticator | None) -> None:
             raise AuthError(403, "The dashboard shows every user's runs; your access is filtered")
 
 
-def authorized_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> dict[str, Any]:
-    """``build_run``'s fields for ``body``, once ``threads.create_run`` is authorized (as the
+def authorized_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> NewRun:
+    """``build_run``'s run for ``body``, once ``threads.create_run`` is authorized (as the
     official server authorizes a run: an action on its thread). The handler's changes to the
     run's ``metadata`` are stored, and stamped on the thread the run creates, if any.
 
@@ -114,9 +116,8 @@ def authorized_run(assistant: dict, body: dict, thread_id: uuid.UUID | None) -> 
             raise NotFound(f"Thread with ID {thread_id} not found")
     if authenticator() is None:
         return build_run(assistant, body, thread_id)
-    fields = build_run(assistant, {**body, "metadata": value["metadata"]}, thread_id)
-    fields["new_thread_metadata"] = value["metadata"]
-    return fields
+    new = build_run(assistant, {**body, "metadata": value["metadata"]}, thread_id)
+    return dataclasses.replace(new, new_thread_metadata=value["metadata"])
 
 
 __all__ = [

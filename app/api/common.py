@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import flask_smorest
-from flask import current_app
+from flask import current_app, g
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -22,7 +22,8 @@ class RequestParser(FlaskParser):
     Content-Type (as the official server reads it: a body is never silently ignored); a body
     nested too deeply for the JSON decoder is invalid JSON (422, not a 500); unknown query
     parameters are refused like unknown body fields (the schemas' ``RAISE``); a body nested
-    deeper than ``CALLBOARD_MAX_JSON_DEPTH`` is a 422 (``app.api.limits``)."""
+    deeper than ``CALLBOARD_MAX_JSON_DEPTH`` is a 422 (``app.api.limits``). The body it parsed is
+    kept for the request (``request_json``): it is parsed once."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
@@ -38,13 +39,20 @@ class RequestParser(FlaskParser):
             value = core.parse_json(data)
         except RecursionError:
             raise too_deep(services().settings.max_json_depth) from None
-        return check_json_depth(value)
+        g.request_json = check_json_depth(value)
+        return g.request_json
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint reading its arguments with ``RequestParser``."""
 
     ARGUMENTS_PARSER = RequestParser()
+
+
+def request_json() -> Any:
+    """The JSON body of this request as the client sent it (before any schema's defaults), as
+    ``RequestParser`` parsed it for the route's arguments; None for an empty body."""
+    return g.get("request_json")
 
 
 def services() -> Services:

@@ -1,20 +1,13 @@
-"""Runs: create (on a thread, or stateless, or a batch), wait, get, list, join, cancel (one or
-many), delete.
+"""Runs: wait for one (join, and the answer of ``/wait``), get, list, cancel (one or many),
+delete. Creating them is ``app.api.run_creation``.
 
-Creating a run is one INSERT, or one short transaction (``app.store.run_creation.create``: double
-texting, thread creation, delayed start, Idempotency-Key); the run is durable once it answers.
-What follows the COMMIT (the wake-up message, the cancels of superseded runs) is sent after it;
-if Redis is down the answer is still 200 and the sweeper and the workers' lease checks catch up.
-
-``Idempotency-Key`` (header, 1-255 printable ASCII characters) on ``POST /threads/{id}/runs``,
-``POST /runs`` and their ``/wait`` and ``/stream`` variants: a retry with the same key and the
-same request (target thread and JSON body; the variant may differ) gets the first request's run
-and creates nothing; the same key with a different request is a 422. Keys are kept 24 hours.
+A cancel is recorded in Postgres first (``app.store.cancels``), then announced after its
+COMMIT: published to the worker holding a running run, and the end of the pending runs it
+ended to their joins and waits.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -26,97 +19,23 @@ from flask import current_app, request, stream_with_context
 
 from app import protocol_stream
 from app.api import schemas
-from app.api.access import authorize, authorized_run, user_identity
-from app.api.common import Blueprint, dump_run, resolve_assistant, select, services
+from app.api.access import authorize
+from app.api.common import Blueprint, dump_run, select, services
 from app.api.errors import parse_uuid
-from app.api.threads import check_thread, load_thread, with_default_ttl
-from app.errors import Conflict, InvalidInput, NotFound
+from app.api.threads import check_thread, load_thread
+from app.errors import Conflict, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
-from app.queue import run_queue, send_execute_run
+from app.queue import send_execute_run
 from app.runs import RunStatus
 from app.store import cancels as cancel_store
-from app.store import run_creation
 from app.store import runs as run_store
 from app.streams import client_gone
-from app.tasks import prepare_run as prepare_task_run
 
 logger = logging.getLogger(__name__)
 blp = Blueprint("runs", __name__, description="Runs: executions of a graph")
 
 # how often a join re-reads Postgres when no Redis notification arrives (seconds)
 JOIN_FALLBACK_SECONDS = 5.0
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def create_run(thread_id: uuid.UUID | None, body: dict) -> dict:
-    """Insert the run ``body`` (a ``RunCreateSchema`` load) asks for, then (after COMMIT) cancel
-    the runs it supersedes and send its message. With an ``Idempotency-Key`` header, a retry
-    gets the first request's run back.
-
-    ``thread_id`` None = a stateless run on a new temporary thread.
-
-    Raises:
-        NotFound: unknown assistant or thread. InvalidInput: bad combination of fields, bad
-        webhook URL, Idempotency-Key reused with another request.
-        Conflict: multitask_strategy "reject" on a busy thread.
-    """
-    svc = services()
-    assistant = resolve_assistant(body["assistant_id"])
-    fields = with_default_ttl(authorized_run(assistant, body, thread_id))
-    prepare_task_run(svc.registry.tasks, fields)  # a Celery-style task's options (app.tasks)
-    target = {"thread_id": str(thread_id) if thread_id else None}
-    created = run_creation.create(svc.db, fields, _idempotency_key(target))
-    _after_create(created, fields)
-    return created.row
-
-
-_WHOLE_BODY = object()
-
-
-def _idempotency_key(
-    target: dict[str, Any], body: Any = _WHOLE_BODY, suffix: str = ""
-) -> run_creation.IdempotencyKey | None:
-    """The request's ``Idempotency-Key`` (plus ``suffix``), fingerprinted with ``target`` (what
-    the path names) and ``body`` (default: the JSON body as the client sent it); None without
-    the header. With auth on, keys are per user (prefixed with a digest of the identity): one
-    user's key never answers another user's run.
-
-    Raises:
-        InvalidInput: an empty, too long or non-ASCII key.
-    """
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255 or not all(" " <= c <= "~" for c in key):
-        raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
-    if body is _WHOLE_BODY:
-        body = _raw_body()
-    identity = user_identity()
-    if identity is not None:
-        key = f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}:{key}"
-    return run_creation.IdempotencyKey.of(key + suffix, {**target, "body": body})
-
-
-def _raw_body() -> Any:
-    """The request body as the client sent it (already parsed once by the schema's loader)."""
-    return json.loads(request.get_data(cache=True) or b"null")
-
-
-def _after_create(created: run_creation.Created, fields: dict[str, Any]) -> None:
-    """After COMMIT: stop what the run supersedes, send its (possibly delayed) message."""
-    if created.replayed:
-        return
-    svc = services()
-    if created.superseded is not None:
-        announce(created.superseded, wake=False)
-    row = created.row
-    send_execute_run(
-        svc.actor,
-        row["run_id"],
-        row["version"],
-        fields.get("after_seconds", 0.0),
-        queue=run_queue(row),
-    )
 
 
 def announce(cancelled: cancel_store.Cancelled, *, wake: bool = True) -> None:
@@ -132,27 +51,6 @@ def announce(cancelled: cancel_store.Cancelled, *, wake: bool = True) -> None:
     if wake:
         for thread_id in {run["thread_id"] for run in cancelled.ended}:
             _wake_next(thread_id)
-
-
-def _location(row: dict) -> dict[str, str]:
-    return {
-        "Location": f"/threads/{row['thread_id']}/runs/{row['run_id']}",
-        "Content-Location": f"/threads/{row['thread_id']}/runs/{row['run_id']}",
-    }
-
-
-@blp.route("/threads/<thread_id>/runs", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
-def create_on_thread(body: dict, thread_id: str) -> Any:
-    row = create_run(parse_uuid(thread_id, "thread"), body)
-    return dump_run(row), 200, _location(row)
-
-
-@blp.route("/runs", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
-def create_stateless(body: dict) -> Any:
-    row = create_run(None, body)
-    return dump_run(row), 200, _location(row)
 
 
 def join_output(run_id: uuid.UUID, thread_id: uuid.UUID | None) -> Any:
@@ -192,14 +90,14 @@ def _kept_result(run_id: uuid.UUID) -> Any:
     return _MISSING if raw is None else json.loads(raw)
 
 
-# --- wait: create a run and answer its output -----------------------------------------------
+# --- wait: answer a run's output once it ends --------------------------------------------
 
 # a waiting answer sends a newline this often (seconds) so proxies and clients see a live
 # connection (leading whitespace is ignored by JSON parsers), as the official server does
 WAIT_HEARTBEAT_SECONDS = 5.0
 
 
-def _wait_response(row: dict, body: dict, final: Callable[[dict | None], Any] | None = None) -> Any:
+def wait_response(row: dict, body: dict, final: Callable[[dict | None], Any] | None = None) -> Any:
     """Stream the run's join output (see ``join_output``) once it is terminal, with newline
     heartbeats meanwhile; ``final``, if given, makes the answer from the run's last row (None:
     deleted) instead. Status 200 is sent at once: a failed run answers
@@ -276,22 +174,6 @@ def _cancel_after_disconnect(run_id: uuid.UUID) -> None:
         logger.exception("run %r: cancel on disconnect failed", str(run_id))
 
 
-@blp.route("/threads/<thread_id>/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunWaitSchema)
-def wait_on_thread(body: dict, thread_id: str) -> Any:
-    """Create a run on the thread and answer its output when it ends."""
-    body.pop("raise_error", None)
-    return _wait_response(create_run(parse_uuid(thread_id, "thread"), body), body)
-
-
-@blp.route("/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunWaitSchema)
-def wait_stateless(body: dict) -> Any:
-    """Create a stateless run and answer its output when it ends."""
-    body.pop("raise_error", None)
-    return _wait_response(create_run(None, body), body)
-
-
 def _load_run(thread_id: str, run_id: str, auth_action: str = "read", **value: Any) -> dict:
     """The run, once ``threads.<auth_action>`` is authorized on its thread (``app.api.access``)."""
     tid = parse_uuid(thread_id, "thread")
@@ -335,7 +217,7 @@ def join(thread_id: str, run_id: str) -> Any:
     row = run_store.get(services().db, rid, tid)
     if row is None or RunStatus(row["status"]).terminal:
         return _jsonify(join_output(rid, tid))
-    return _wait_response(row, {})
+    return wait_response(row, {})
 
 
 def _jsonify(value: Any) -> Any:
@@ -364,7 +246,7 @@ def cancel(query: dict, thread_id: str, run_id: str) -> Any:
     if not query["wait"]:
         return "", 202
     # the answer streams newline keep-alives until the run ends, as join and wait do
-    return _wait_response(row, {}, _cancel_answer)
+    return wait_response(row, {}, _cancel_answer)
 
 
 def _cancel_answer(final: dict | None) -> Any:
@@ -391,43 +273,6 @@ def delete(thread_id: str, run_id: str) -> Any:
         publish_run_done(svc.redis, row["run_id"])
         _wake_next(row["thread_id"])
     return "", 204
-
-
-# --- many runs at once -------------------------------------------------------------------------
-
-
-@blp.route("/runs/batch", methods=["POST"])
-@blp.arguments(schemas.RunBatchItemSchema(many=True))
-def create_batch(items: list[dict]) -> Any:
-    """Create several runs, all or none (``langgraph_sdk`` ``runs.create_batch``): every item is
-    validated (schema, assistant, thread, webhook) before anything is written, and all runs are
-    inserted in one transaction. An item without ``thread_id`` is a stateless run. With an
-    ``Idempotency-Key``, item ``i`` is keyed ``<key>#<i>`` (fingerprinted with its index and the
-    batch's length), so a retried batch gets the same runs. Plain enqueues on existing threads
-    are inserted by one statement (``app.store.run_batches``)."""
-    svc = services()
-    if not items or len(items) > svc.settings.max_batch_runs:
-        raise InvalidInput(
-            f"a batch holds 1 to {svc.settings.max_batch_runs} runs "
-            f"(CALLBOARD_MAX_BATCH_RUNS), got {len(items)}"
-        )
-    raw = _raw_body()
-    batch = []
-    assistants: dict[str, dict] = {}  # one lookup per assistant of the batch
-    for index, item in enumerate(items):
-        body = {k: v for k, v in item.items() if k != "thread_id"}
-        thread_id = item.get("thread_id")
-        name = str(body["assistant_id"])
-        if name not in assistants:
-            assistants[name] = resolve_assistant(name)
-        fields = with_default_ttl(authorized_run(assistants[name], body, thread_id))
-        prepare_task_run(svc.registry.tasks, fields)
-        target = {"thread_id": str(thread_id) if thread_id else None, "batch": [index, len(items)]}
-        batch.append((fields, _idempotency_key(target, raw[index], f"#{index}")))
-    created = run_creation.create_many(svc.db, batch)
-    for one, (fields, _) in zip(created, batch, strict=True):
-        _after_create(one, fields)
-    return [dump_run(one.row) for one in created]
 
 
 @blp.route("/runs/cancel", methods=["POST"])

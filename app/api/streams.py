@@ -35,7 +35,7 @@ from app import serde
 from app.api import schemas
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
-from app.api.runs import create_run
+from app.api.run_creation import create_run
 from app.api.threads import check_thread, load_thread
 from app.errors import InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done

@@ -30,9 +30,9 @@ from marshmallow import ValidationError
 
 from app import protocol_stream
 from app.api import schemas
-from app.api.access import AuthError, authorized_run
+from app.api.access import AuthError
 from app.api.common import resolve_assistant, services
-from app.api.runs import _after_create
+from app.api.run_creation import after_create, new_run
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import run_creation
 from app.store import runs as run_store
@@ -189,15 +189,15 @@ def _insert_protocol_run(thread_id: uuid.UUID, body: dict[str, Any]) -> tuple[uu
     svc = services()
     loaded = schemas.RunCreateSchema().load(body)
     assistant = resolve_assistant(loaded["assistant_id"])
-    fields = authorized_run(assistant, loaded, thread_id)
-    fields["kwargs"]["protocol"] = "v3"
-    seq = protocol_stream.mark_run_start(svc.redis, thread_id, fields["run_id"])
+    new = new_run(assistant, loaded, thread_id)
+    new.kwargs["protocol"] = "v3"
+    seq = protocol_stream.mark_run_start(svc.redis, thread_id, new.run_id)
     try:
-        created = run_creation.create(svc.db, fields, None)
+        [created] = run_creation.create(svc.db, [(new, None)])
     except Exception:
-        svc.redis.delete(protocol_stream.run_key(fields["run_id"]))
+        svc.redis.delete(protocol_stream.run_key(new.run_id))
         raise
-    _after_create(created, fields)
+    after_create(created, new)
     return created.row["run_id"], seq
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from app.api.common import Blueprint, dump_thread, iso, select, services
 from app.api.errors import parse_uuid
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import threads as thread_store
+from app.store.run_creation import NewRun
 
 blp = Blueprint("threads", __name__, description="Threads: the state a run accumulates")
 
@@ -96,13 +98,13 @@ def dump_thread_ttl(row: dict) -> dict[str, Any] | None:
     }
 
 
-def with_default_ttl(fields: dict[str, Any]) -> dict[str, Any]:
-    """A run's fields (``app.run_requests.build_run``) with the default thread TTL for the
-    thread that ``if_not_exists="create"`` may create (``checkpointer.ttl``)."""
+def with_default_ttl(new: NewRun) -> NewRun:
+    """The run ``new`` with the default thread TTL for the thread that
+    ``if_not_exists="create"`` may create (``checkpointer.ttl``)."""
     ttl = _default_ttl()
-    if fields.get("create_thread") and ttl is not None:
-        return {**fields, "thread_ttl": ttl.params()}
-    return fields
+    if new.create_thread and ttl is not None:
+        return dataclasses.replace(new, thread_ttl=ttl.params())
+    return new
 
 
 @blp.route("/threads", methods=["POST"])

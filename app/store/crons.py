@@ -202,16 +202,16 @@ class Fired:
         return self.created.row if self.created is not None else None
 
 
-# plan(cron row, assistant row or None) -> (run kwargs for ``app.store.run_creation.create``
-#                                            or None, the cron's next occurrence or None)
-Plan = Callable[[dict, dict | None], tuple[dict[str, Any] | None, datetime.datetime | None]]
+# plan(cron row, assistant row or None) -> (the run to create or None, the cron's next
+#                                            occurrence or None)
+Plan = Callable[[dict, dict | None], tuple[run_creation.NewRun | None, datetime.datetime | None]]
 
 
 def fire_due(db: Database, now: datetime.datetime, plan: Plan, *, limit: int = 100) -> list[Fired]:
     """Fire the enabled crons due at ``now`` (``next_run_date <= now``), at most ``limit``, in
     one transaction: for each, move ``next_run_date`` to what ``plan`` says and insert the run
-    it builds (with ``app.run_requests.build_run``'s keyword arguments). The caller sends the
-    runs' messages after this returns (after COMMIT).
+    it builds (``app.run_requests.build_run``'s). The caller sends the runs' messages after this
+    returns (after COMMIT).
 
     Parameters:
         now: an aware datetime; the instant the occurrences are due against.
@@ -227,7 +227,7 @@ def fire_due(db: Database, now: datetime.datetime, plan: Plan, *, limit: int = 1
                     QUERIES["get_assistant"],
                     {"assistant_id": cron["assistant_id"], "auth_filter": None},
                 ).fetchone()
-                run_kwargs, next_run_date = plan(cron, assistant)
+                new, next_run_date = plan(cron, assistant)
                 advanced = conn.execute(
                     QUERIES["advance_cron"],
                     {
@@ -238,14 +238,14 @@ def fire_due(db: Database, now: datetime.datetime, plan: Plan, *, limit: int = 1
                 ).fetchone()
                 if advanced is None:  # cannot happen under the row lock; never fire twice
                     continue
-                created = _insert_run(conn, cron, run_kwargs) if run_kwargs else None
+                created = _insert_run(conn, cron, new) if new else None
                 fired.append(Fired(cron["cron_id"], cron["next_run_date"], next_run_date, created))
         return fired
 
     return db.run(work, "fire_due_crons")
 
 
-def _insert_run(conn: Any, cron: dict, kwargs: dict[str, Any]) -> run_creation.Created | None:
+def _insert_run(conn: Any, cron: dict, new: run_creation.NewRun) -> run_creation.Created | None:
     """Insert the run of one occurrence as the API inserts runs
     (``app.store.run_creation.create_in``: multitask strategy under the thread's lock), in a
     savepoint: a run that cannot be created is logged and skipped without undoing the other
@@ -253,7 +253,7 @@ def _insert_run(conn: Any, cron: dict, kwargs: dict[str, Any]) -> run_creation.C
     cron_id = str(cron["cron_id"])
     try:
         with conn.transaction():
-            return run_creation.create_in(conn, run_creation.NewRun(**kwargs))
+            return run_creation.create_in(conn, new)
     except Conflict as exc:  # multitask_strategy "reject" on a busy thread
         logger.info("cron %r: no run for this occurrence: %s", cron_id, exc)
     except NotFound as exc:

@@ -13,7 +13,7 @@ import datetime
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,8 +28,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class NewRun:
-    """A run to insert: the keyword arguments of ``insert`` (``app.run_requests.build_run`` makes
-    them from a run-create request).
+    """A run to create: what ``app.run_requests.build_run`` makes of a run-create request (the
+    API's, a cron's, a canvas step's), defaulted and validated there, and what ``create`` and
+    ``create_in`` insert. ``kwargs`` is the run's ``kwargs`` column as the worker reads it.
 
     Parameters:
         thread_metadata: merged into the thread's metadata (graph_id, assistant_id).
@@ -48,8 +49,6 @@ class NewRun:
             temporary run's thread, too).
         after_seconds: the run is not claimed before this many seconds from now (database
             clock); while it waits it holds up none of its thread's runs.
-        reject_if_busy: the older spelling of ``multitask_strategy="reject"`` (``build_run``
-            gives both, for callers that insert with their own SQL).
     """
 
     run_id: uuid.UUID
@@ -66,19 +65,18 @@ class NewRun:
     create_thread: bool = False
     thread_ttl: dict | None = None
     after_seconds: float = 0.0
-    reject_if_busy: bool = False
-
-    @property
-    def strategy(self) -> str:
-        """The multitask strategy in effect."""
-        return "reject" if self.reject_if_busy else self.multitask_strategy
 
     @property
     def one_statement(self) -> bool:
         """True when a single INSERT does it all (no lock, thread creation or delay)."""
-        return self.strategy == "enqueue" and not self.create_thread and self.after_seconds <= 0
+        return (
+            self.multitask_strategy == "enqueue"
+            and not self.create_thread
+            and self.after_seconds <= 0
+        )
 
     def params(self) -> dict[str, Any]:
+        """The parameters of ``insert_run`` and ``insert_run_with_thread``."""
         return {
             "run_id": self.run_id,
             "thread_id": self.thread_id,
@@ -135,56 +133,40 @@ class _KeyTaken(Exception):
     """A concurrent request with the same Idempotency-Key committed first: roll back, replay."""
 
 
-def insert(db: Database, **fields: Any) -> dict:
-    """Insert a pending run (creating its temporary thread when ``temporary``) and return its row.
-
-    ``fields``: those of ``NewRun``. Idempotent on ``run_id``: a retried insert returns the row
-    stored by the first one. A caller that uses ``multitask_strategy`` interrupt/rollback should
-    call ``create`` instead and announce ``Created.superseded`` after COMMIT (without it, workers
-    notice the cancels at their next lease check).
-
-    Raises:
-        NotFound: the thread does not exist.
-        Conflict: multitask strategy ``reject`` and the thread has a pending or running run.
-    """
-    return create(db, fields).row
-
-
 def create(
-    db: Database, fields: dict[str, Any], idempotency: IdempotencyKey | None = None
-) -> Created:
-    """Insert the run ``fields`` describe (``NewRun``'s), with its multitask strategy, thread
-    creation, delayed start and Idempotency-Key, in one transaction.
+    db: Database, runs: Sequence[tuple[NewRun, IdempotencyKey | None]]
+) -> list[Created]:
+    """Create ``runs`` (each with its Idempotency-Key, or None), all or none, in their order:
+    multitask strategy, thread creation, delayed start and key in ONE transaction (the first
+    error is raised and nothing is written). One plain enqueue, or several plain enqueues on
+    existing threads, without keys, is one statement (``app.store.run_batches``). Idempotent
+    on ``run_id``: a unit retried after its COMMIT answers the rows the first try stored.
+
+    A caller that announces nothing after COMMIT loses nothing: workers notice the cancels of
+    superseded runs (``Created.superseded``) at their next lease check.
 
     Raises:
-        NotFound, Conflict: as ``insert``. InvalidInput: ``idempotency`` reused with another
-        request.
+        NotFound: a thread does not exist. Conflict: multitask strategy ``reject`` and the
+        thread has a pending or running run. InvalidInput: an Idempotency-Key reused with
+        another request, or a value Postgres refused.
     """
-    new = NewRun(**fields)
-    if idempotency is None and new.one_statement:
-        row = db.fetch_one(
-            "insert_run_with_thread" if new.temporary else "insert_run", new.params()
-        )
+    news = [new for new, _ in runs]
+    if all(key is None for _, key in runs):
+        if len(news) == 1 and news[0].one_statement:
+            return [Created(_insert_one(db, news[0]))]
+        if run_batches.fits(news):
+            return [Created(row) for row in run_batches.insert(db, news)]
+    what = "create_run" if len(runs) == 1 else "create_runs"
+    return _transaction(db, lambda conn: [create_in(conn, new, key) for new, key in runs], what)
+
+
+def _insert_one(db: Database, new: NewRun) -> dict:
+    row = db.fetch_one("insert_run_with_thread" if new.temporary else "insert_run", new.params())
+    if row is None:
+        row = get(db, new.run_id)  # a retried insert whose first try committed
         if row is None:
-            row = get(db, new.run_id)  # a retried insert whose first try committed
-            if row is None:
-                raise NotFound(f"Thread with ID {new.thread_id} not found")
-        return Created(row)
-    return _transaction(db, lambda conn: create_in(conn, new, idempotency), "create_run")
-
-
-def create_many(
-    db: Database, batch: list[tuple[dict[str, Any], IdempotencyKey | None]]
-) -> list[Created]:
-    """``create`` for several runs in ONE transaction: all are created, or none (the first error
-    is raised and nothing is written). Plain enqueues on existing threads without keys go in
-    one statement (``app.store.run_batches``)."""
-    news = [(NewRun(**fields), key) for fields, key in batch]
-    if all(key is None for _, key in news) and run_batches.fits([new for new, _ in news]):
-        return [Created(row) for row in run_batches.insert(db, [new for new, _ in news])]
-    return _transaction(
-        db, lambda conn: [create_in(conn, new, key) for new, key in news], "create_runs"
-    )
+            raise NotFound(f"Thread with ID {new.thread_id} not found")
+    return row
 
 
 def _transaction(db: Database, work: Callable[[Any], T], what: str) -> T:
@@ -220,7 +202,7 @@ def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None)
                     **ttl,
                 },
             )
-        if new.strategy != "enqueue":
+        if new.multitask_strategy != "enqueue":
             if conn.execute(QUERIES["lock_thread"], params).fetchone() is None:
                 raise NotFound(f"Thread with ID {new.thread_id} not found")
             superseded = _apply_strategy(conn, new)
@@ -248,7 +230,7 @@ def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None)
 
 def _apply_strategy(conn: Any, new: NewRun) -> Cancelled | None:
     """Double texting, under the thread's row lock: refuse, or supersede the unfinished runs."""
-    if new.strategy == "reject":
+    if new.multitask_strategy == "reject":
         active = conn.execute(QUERIES["thread_active_run"], {"thread_id": new.thread_id}).fetchone()
         if active is not None:
             raise Conflict(
@@ -258,9 +240,9 @@ def _apply_strategy(conn: Any, new: NewRun) -> Cancelled | None:
         return None
     return cancel_in(
         conn,
-        action=new.strategy,
+        action=new.multitask_strategy,
         thread_id=new.thread_id,
-        reason=f"superseded by run {new.run_id} (multitask_strategy={new.strategy})",
+        reason=f"superseded by run {new.run_id} (multitask_strategy={new.multitask_strategy})",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import dramatiq
 import redis
 
+from app.run_requests import build_run
 from app.store import run_creation
 from app.store import threads as thread_store
 from app.store.db import Database
@@ -32,15 +33,19 @@ def new_run(
     run_id: uuid.UUID | None = None,
 ) -> dict:
     """Insert a pending run (create → pending) as the web does, without sending its message."""
-    return run_creation.insert(
-        db,
+    thread_id = thread_id or new_thread(db)
+    assistant = {"assistant_id": uuid.uuid4(), "graph_id": graph_id, "config": {}, "context": {}}
+    # the run's kwargs as the API stores them (every option defaulted: the worker reads them)
+    built = build_run(assistant, {"input": input if input is not None else {}}, thread_id)
+    new = run_creation.NewRun(
         run_id=run_id or uuid.uuid4(),
-        thread_id=thread_id or new_thread(db),
-        assistant_id=uuid.uuid4(),
+        thread_id=thread_id,
+        assistant_id=assistant["assistant_id"],
         graph_id=graph_id,
         metadata={},
-        kwargs={"input": input if input is not None else {}},
+        kwargs=built.kwargs,
     )
+    return run_creation.create(db, [(new, None)])[0].row
 
 
 def queued(client: redis.Redis, queue_name: str) -> list[tuple[str, int]]:

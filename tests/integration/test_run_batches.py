@@ -9,7 +9,6 @@ import uuid
 from app.run_requests import build_run
 from app.store import assistants as assistant_store
 from app.store import run_batches
-from app.store import run_creation
 from app.store import runs as run_store
 from tests.integration.run_helpers import sql
 
@@ -75,9 +74,7 @@ def test_a_retried_insert_after_its_commit_duplicates_nothing(app, client):
     threads = _threads(client, 3)
     noop = assistant_store.get(svc.db, assistant_store.default_assistant_id("noop"))
     news = [
-        run_creation.NewRun(
-            **build_run(noop, {"assistant_id": "noop", "input": {"i": i}}, uuid.UUID(t))
-        )
+        build_run(noop, {"assistant_id": "noop", "input": {"i": i}}, uuid.UUID(t))
         for i, t in enumerate(threads)
     ]
     assert run_batches.fits(news)

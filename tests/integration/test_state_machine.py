@@ -87,9 +87,9 @@ def test_stateless_create_is_idempotent_on_run_id(db):
         temporary=True,
         on_completion="delete",
     )
-    first = run_creation.insert(db, **params)
+    first = run_creation.create(db, [(run_creation.NewRun(**params), None)])[0].row
     assert first["status"] == RunStatus.PENDING and first["temporary"] is True
-    assert run_creation.insert(db, **params) == first
+    assert run_creation.create(db, [(run_creation.NewRun(**params), None)])[0].row == first
     assert thread_store.get(db, thread_id) is not None
     assert sql(db, "SELECT count(*) AS n FROM runs")[0]["n"] == 1
 

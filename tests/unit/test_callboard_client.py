@@ -142,7 +142,7 @@ def test_task_modules_and_run_preparation(tmp_path: Path) -> None:
         return None
 
     fields = {"graph_id": "q", "kwargs": {"input": None, "config": {}}}
-    prepare_run(app.tasks, fields)
+    prepare_run(app.tasks, fields["graph_id"], fields["kwargs"])
     assert fields["kwargs"]["input"] == {"args": [], "kwargs": {}}
     assert fields["kwargs"]["config"]["configurable"] == {
         "queue": "slow",
@@ -150,8 +150,8 @@ def test_task_modules_and_run_preparation(tmp_path: Path) -> None:
         "result_expires": 60,
     }
     given = {"graph_id": "q", "kwargs": {"input": {}, "config": {"configurable": {"queue": "x"}}}}
-    prepare_run(app.tasks, given)
+    prepare_run(app.tasks, given["graph_id"], given["kwargs"])
     assert given["kwargs"]["config"]["configurable"]["queue"] == "x"  # the call's wins
     for bad in ([1], {"args": 1}, {"other": 1}):
         with pytest.raises(InvalidInput):
-            prepare_run(app.tasks, {"graph_id": "q", "kwargs": {"input": bad}})
+            prepare_run(app.tasks, "q", {"input": bad})

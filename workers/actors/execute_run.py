@@ -116,12 +116,10 @@ def _resend_if_early(rt: runtime.Runtime, run_id: uuid.UUID) -> None:
 
 def run_timeout(claim: Claim, default: float) -> float:
     """The run's time limit in seconds: ``configurable.run_timeout_seconds`` of the run's config
-    (set on the assistant, or on the run) when given, else ``RUN_TIMEOUT_SECONDS``."""
-    configurable = (claim.run["kwargs"].get("config") or {}).get("configurable") or {}
-    value = configurable.get("run_timeout_seconds")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return default
+    (set on the assistant, or on the run, checked by the API) when given, else ``default``
+    (``RUN_TIMEOUT_SECONDS``)."""
+    value = claim.run["kwargs"]["config"].get("configurable", {}).get("run_timeout_seconds")
+    return default if value is None else float(value)
 
 
 def settle(rt: runtime.Runtime, claim: Claim, outcome: Outcome) -> None:
