@@ -147,13 +147,21 @@ def delete_checkpoints_in(conn: Any, runs: list[dict]) -> None:
     )
 
 
-def rollback_lapsed_in(conn: Any, params: dict[str, Any]) -> dict | None:
-    """Inside the caller's transaction: when the attempt ``params`` names (``run_id``,
-    ``claim_token``, ``version``) was asked to carry out a ``rollback`` cancel and is gone,
-    delete its run with what it wrote, as the attempt would have done, and return the run's
-    row with status ``interrupted``; else None (no such cancel)."""
-    deleted = conn.execute(QUERIES["rollback_lapsed_run"], params).fetchone()
+def rollback_in(
+    conn: Any, run_id: uuid.UUID, claim_token: uuid.UUID, lapsed_version: int | None = None
+) -> dict | None:
+    """Inside the caller's transaction: delete the running run ``run_id`` held by
+    ``claim_token``, and what it wrote (``delete_checkpoints_in``), for a ``rollback`` cancel;
+    its thread goes ``idle``. Returns the deleted row, or None.
+
+    ``lapsed_version`` None: the attempt carries out the cancel itself (None = its lease was
+    lost). Else the attempt at that version is gone (its worker died or handed it back): the
+    run is deleted, as the attempt would have done, only if it was asked a ``rollback``
+    (None = no such cancel); the row comes back with status ``interrupted`` (the run ended
+    by a cancel)."""
+    params = {"run_id": run_id, "claim_token": claim_token, "lapsed_version": lapsed_version}
+    deleted = conn.execute(QUERIES["rollback_run"], params).fetchone()
     if deleted is None:
         return None
     delete_checkpoints_in(conn, [deleted])
-    return {**deleted, "status": "interrupted"}
+    return deleted if lapsed_version is None else {**deleted, "status": "interrupted"}

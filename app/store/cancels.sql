@@ -1,6 +1,6 @@
 -- Cancels of runs (app/store/cancels.py): pending runs end at once (interrupted, or deleted
 -- with what they wrote by a 'rollback'), running runs get cancel_action for their claim holder;
--- and a rollback carried out when the attempt that should have carried it out is gone.
+-- and the deletion of a run a 'rollback' cancel stopped (by its attempt, or for it once gone).
 -- A cancel of several runs locks them first (lock_active_runs, the one place that selects
 -- them); the statements after it act on the %(run_ids)s it returned.
 -- Block format: "-- name: <query_name>", a one-line description, then the SQL; parameters
@@ -61,8 +61,7 @@ WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status = 'running'
 RETURNING run_id, thread_id, status;
 
 -- name: delete_runs_checkpoints
-
--- What deleted runs wrote (after rollback_run / rollback_pending_runs, in their transaction: a
+-- What deleted runs wrote (after rollback_run / end_pending_runs, in their transaction: a
 -- statement of its own, so that it sees every write committed before the run's row was locked):
 -- their checkpoints, those checkpoints' writes, and the blobs no remaining checkpoint of the
 -- thread refers to. %(thread_ids)s and %(run_ids)s: text arrays.
@@ -86,15 +85,19 @@ WITH checkpoints_gone AS (
 )
 SELECT count(*) AS checkpoints FROM checkpoints_gone;
 
--- name: rollback_lapsed_run
-
--- The attempt asked to carry out a 'rollback' cancel is gone (its worker died, or handed it back):
--- delete the run instead of requeueing it, fenced like requeue_run; the thread goes idle. The
--- caller then deletes what it wrote (delete_runs_checkpoints). No row back = no such cancel.
+-- name: rollback_run
+-- Delete a running run with what a 'rollback' cancel asked to delete, fenced on claim_token
+-- (the row lock waits for checkpoint writes in flight, whose fence holds the row FOR SHARE);
+-- the thread goes idle. The caller then deletes what it wrote (delete_runs_checkpoints).
+-- %(lapsed_version)s NULL: the attempt itself carries out the cancel (its worker stopped it).
+-- Else the attempt is gone (its worker died, or handed it back), and the run is deleted instead
+-- of requeued only if that attempt, at that version, was asked a 'rollback'.
+-- No row back = the lease was lost (or, lapsed, no such cancel).
 WITH deleted AS (
     DELETE FROM runs
-    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND version = %(version)s
-      AND status = 'running' AND cancel_action = 'rollback'
+    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND status = 'running'
+      AND (%(lapsed_version)s::int IS NULL
+           OR (version = %(lapsed_version)s AND cancel_action = 'rollback'))
     RETURNING *
 ), thread AS (
     UPDATE threads

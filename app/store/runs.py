@@ -21,7 +21,7 @@ from typing import Any
 import psycopg.errors
 
 from app.runs import THREAD_STATUS_AFTER, RunStatus, ThreadStatus
-from app.store.cancels import delete_checkpoints_in, in_transaction, rollback_lapsed_in
+from app.store.cancels import in_transaction, rollback_in
 from app.store.checkpoints import NO_CHECKPOINT, CheckpointRows
 from app.store.db import QUERIES, Database, jsonb
 
@@ -249,12 +249,13 @@ def _requeue(
     def work(conn: Any) -> dict | None:
         tries.append(1)
         with conn.transaction():
-            if skip_if_held and conn.execute(QUERIES["lock_lapsed_run"], params).fetchone() is None:
+            held = skip_if_held and conn.execute(QUERIES["lock_lapsed_run"], params).fetchone()
+            if skip_if_held and held is None:
                 return None
             # an attempt asked to carry out a rollback cancel: its run is deleted with what it
             # wrote, as the attempt would have done (``interrupted`` would keep the checkpoints
             # the client was promised deleted)
-            deleted = rollback_lapsed_in(conn, params)
+            deleted = rollback_in(conn, params["run_id"], params["claim_token"], params["version"])
             if deleted is not None:
                 return deleted
             return conn.execute(QUERIES["requeue_run"], params).fetchone()
@@ -324,12 +325,7 @@ def rollback(db: Database, claim: Claim) -> dict | None:
 
     def work(conn: Any) -> dict | None:
         tries.append(1)
-        row = conn.execute(
-            QUERIES["rollback_run"], {"run_id": claim.run_id, "claim_token": claim.claim_token}
-        ).fetchone()
-        if row is not None:
-            delete_checkpoints_in(conn, [row])
-        return row
+        return rollback_in(conn, claim.run_id, claim.claim_token)
 
     deleted = in_transaction(db, work, "rollback_run")
     if deleted is None and len(tries) > 1 and get(db, claim.run_id) is None:

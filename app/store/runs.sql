@@ -1,5 +1,5 @@
 -- Runs: reads and the state machine's transitions (app/store/runs.py): claim, finish, requeue
--- (by a worker, or by the sweeper once a heartbeat lapsed), the worker's rollback, and what
+-- (by a worker, or by the sweeper once a heartbeat lapsed), and what
 -- the sweeper looks for (stale attempts, pending runs whose message may be lost). Each
 -- transition is one conditional UPDATE (or DELETE): no row back = the caller lost the race.
 -- Block format: "-- name: <query_name>", a one-line description, then the SQL; parameters
@@ -123,7 +123,7 @@ FROM finished LEFT JOIN LATERAL (
 -- Hand an attempt back (running -> pending), fenced on claim_token and version. Instead:
 -- -> error when no attempt is left, -> interrupted when a cancel was asked (the attempt that
 -- should have stopped is gone; running it again would undo the cancel; a 'rollback' cancel is
--- carried out by rollback_lapsed_run first). The outcome is computed in SET, from the row as
+-- carried out by rollback_run first). The outcome is computed in SET, from the row as
 -- it is when the UPDATE gets it (after waiting for a cancel holding it), not from a snapshot.
 -- refund_attempt: the attempt does not count (graceful shutdown is not the run's fault); nor do
 -- the attempts a task's own retries made (retries, migration 0011).
@@ -157,22 +157,6 @@ WITH requeued AS (
     FROM requeued WHERE threads.thread_id = requeued.thread_id
 )
 SELECT * FROM requeued;
-
--- name: rollback_run
--- A cancel with action 'rollback' stopped this attempt: delete the run, fenced on claim_token
--- (its row lock waits for checkpoint writes in flight, whose fence holds the row FOR SHARE); the
--- thread goes idle. The caller then deletes what it wrote (delete_runs_checkpoints). No row back
--- = the lease was lost.
-WITH deleted AS (
-    DELETE FROM runs
-    WHERE run_id = %(run_id)s AND claim_token = %(claim_token)s AND status = 'running'
-    RETURNING *
-), thread AS (
-    UPDATE threads
-    SET status = 'idle', updated_at = now(), state_updated_at = now()
-    FROM deleted WHERE threads.thread_id = deleted.thread_id
-)
-SELECT * FROM deleted;
 
 -- name: find_stale_runs
 -- Running runs claimed longer ago than the heartbeat window: candidates for the sweeper, which
