@@ -86,33 +86,22 @@ TRANSITIONS: tuple[Transition, ...] = (
         "worker / sweeper",
         "status='running' AND claim_token=:t AND version=:v (error when attempts are used up)",
     ),
+    # with action=rollback the pending runs are deleted instead (no target status), with the
+    # checkpoints an earlier attempt of theirs wrote
     Transition(
-        "cancel_pending_run",
+        "end_pending_runs",
         frozenset({RunStatus.PENDING}),
         frozenset({RunStatus.INTERRUPTED}),
         "web",
-        "status='pending'",
-    ),
-    Transition(
-        "interrupt_pending_runs",
-        frozenset({RunStatus.PENDING}),
-        frozenset({RunStatus.INTERRUPTED}),
-        "web",
-        "status='pending' (cancel, bulk cancel, multitask_strategy interrupt)",
+        "status='pending' (cancel, bulk cancel, multitask_strategy interrupt or rollback)",
     ),
     # a rollback deletes the run (no target status) and the checkpoints it wrote
-    Transition(
-        "rollback_pending_runs",
-        frozenset({RunStatus.PENDING}),
-        frozenset(),
-        "web",
-        "status='pending' (cancel action=rollback, multitask_strategy rollback)",
-    ),
     Transition(
         "rollback_run",
         frozenset({RunStatus.RUNNING}),
         frozenset(),
-        "worker",
-        "status='running' AND claim_token=:t (after a cancel with action=rollback)",
+        "worker / sweeper",
+        "status='running' AND claim_token=:t (after a cancel with action=rollback; the sweeper: "
+        "AND version=:v once the attempt lapsed)",
     ),
 )
