@@ -34,18 +34,22 @@ def new_run(
 ) -> dict:
     """Insert a pending run (create → pending) as the web does, without sending its message."""
     thread_id = thread_id or new_thread(db)
-    assistant = {"assistant_id": uuid.uuid4(), "graph_id": graph_id, "config": {}, "context": {}}
-    # the run's kwargs as the API stores them (every option defaulted: the worker reads them)
-    built = build_run(assistant, {"input": input if input is not None else {}}, thread_id)
     new = run_creation.NewRun(
         run_id=run_id or uuid.uuid4(),
         thread_id=thread_id,
-        assistant_id=assistant["assistant_id"],
+        assistant_id=uuid.uuid4(),
         graph_id=graph_id,
         metadata={},
-        kwargs=built.kwargs,
+        kwargs=run_kwargs(graph_id, input if input is not None else {}, thread_id),
     )
     return run_creation.create(db, [(new, None)])[0].row
+
+
+def run_kwargs(graph_id: str, run_input: Any, thread_id: uuid.UUID) -> dict:
+    """A run's ``kwargs`` as the API stores them (every option defaulted: the worker reads them)
+    for ``run_input`` on ``thread_id``."""
+    assistant = {"assistant_id": uuid.uuid4(), "graph_id": graph_id, "config": {}, "context": {}}
+    return build_run(assistant, {"input": run_input}, thread_id).kwargs
 
 
 def queued(client: redis.Redis, queue_name: str) -> list[tuple[str, int]]:

@@ -61,7 +61,8 @@ def _events(client, thread_id: str, run_id: str) -> list[tuple[str, Any]]:
 def test_which_runs_take_the_direct_path(runtime):
     registry = runtime.registry
     spec = registry.get("plain")
-    assert plain.runs_directly(spec, {"input": {}})
+    # a run's kwargs always name its stream modes (app.run_requests.build_run)
+    assert plain.runs_directly(spec, {"input": {}, "stream_mode": ["values"]})
     assert plain.runs_directly(spec, {"input": {}, "stream_mode": ["values", "updates"]})
     for kwargs in (
         {"stream_mode": ["custom"]},
@@ -71,6 +72,7 @@ def test_which_runs_take_the_direct_path(runtime):
         {"interrupt_before": ["plain"]},
         {"subgraphs": True},
     ):
+        kwargs = {"stream_mode": ["values"], **kwargs}
         assert not plain.runs_directly(spec, kwargs), kwargs
     assert not plain.runs_directly(registry.get("accumulate"), {})  # a StateGraph
     assert not plain.runs_directly(registry.get("ledger"), {})  # an @entrypoint

@@ -14,7 +14,7 @@ from app.runs import RunStatus
 from app.store import run_creation
 from app.store import runs as run_store
 from app.store.db import QUERIES, jsonb
-from tests.integration.run_helpers import new_run, queued
+from tests.integration.run_helpers import new_run, queued, run_kwargs
 from tests.support import wait_for
 from workers.actors.execute_run import execute_run
 
@@ -49,7 +49,7 @@ def test_a_run_created_during_the_finish_before_it_is_still_woken(runtime, setti
             assistant_id=uuid.uuid4(),
             graph_id="noop",
             metadata={},
-            kwargs={"input": {}},
+            kwargs=run_kwargs("noop", {}, thread_id),
         ).params()
         creator.execute(QUERIES["insert_run"], params)
         # ...so the first run's finish (its snapshot taken now) waits for it
