@@ -2,7 +2,7 @@
 
 ``insert`` takes the batch's ``NewRun`` s when each is a plain enqueue on an existing thread (the
 common case: no multitask strategy to decide under a lock, no thread to create, no delayed
-start, no Idempotency-Key); ``app.store.run_creation.create_many`` uses it then, and its per-run
+start, no Idempotency-Key); ``app.store.run_creation.create`` uses it then, and its per-run
 transaction otherwise. All or none: a missing thread refuses the whole batch (``NotFound``) and
 a value Postgres refuses fails the statement, so nothing is written; a statement retried after
 its COMMIT's acknowledgement was lost inserts nothing more and answers the runs it created.
