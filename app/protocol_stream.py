@@ -103,16 +103,7 @@ def append(client: redis.Redis, thread_id: Any, run_id: Any, event: dict[str, An
     Raises:
         redis.RedisError: Redis is unreachable.
     """
-    seq, _id = client.eval(  # type: ignore[misc]
-        _APPEND,
-        2,
-        stream_key(thread_id),
-        seq_key(thread_id),
-        str(run_id),
-        serde.dumps(event),
-        TTL_SECONDS,
-        MAXLEN,
-    )
+    seq, _id = client.eval(_APPEND, 2, *_append_args(thread_id, run_id, event))  # type: ignore[misc]
     return int(seq)
 
 
@@ -120,9 +111,14 @@ async def aappend(
     client: redis.asyncio.Redis, thread_id: Any, run_id: Any, event: dict[str, Any]
 ) -> int:
     """``append`` on an asyncio client."""
-    seq, _id = await client.eval(  # type: ignore[misc]
-        _APPEND,
-        2,
+    args = _append_args(thread_id, run_id, event)
+    seq, _id = await client.eval(_APPEND, 2, *args)  # type: ignore[misc]
+    return int(seq)
+
+
+def _append_args(thread_id: Any, run_id: Any, event: dict[str, Any]) -> tuple[Any, ...]:
+    """The keys and arguments of ``_APPEND``."""
+    return (
         stream_key(thread_id),
         seq_key(thread_id),
         str(run_id),
@@ -130,7 +126,6 @@ async def aappend(
         TTL_SECONDS,
         MAXLEN,
     )
-    return int(seq)
 
 
 def current_seq(client: redis.Redis, thread_id: Any) -> int:

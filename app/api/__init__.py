@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 from flask_smorest import Api
 
 from app.api import (
@@ -40,6 +40,15 @@ def register_api(app: Flask) -> Api:
         tasks.blp,
     ):
         api.register_blueprint(blueprint)
+    app.after_request(_no_content_type_without_content)
     thread_stream.sock.init_app(app)  # the WebSocket transport of the thread-streaming protocol
     register_error_handlers(app)  # after Api(), so these handlers win over flask-smorest's
     return api
+
+
+def _no_content_type_without_content(response: Response) -> Response:
+    """A 204 answers without a ``Content-Type`` (Flask would say ``text/html``), as the
+    official server does."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+    return response

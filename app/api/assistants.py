@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from app.api import schemas
 from app.api.access import authorize
-from app.api.common import Blueprint, dump_assistant, resolve_assistant, select, services
+from app.api.common import Blueprint, dump_assistant, paginated, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import assistants as assistant_store
 from app.typeddicts import needs_conversion, pydantic_compatible
@@ -88,13 +88,14 @@ def search(body: dict) -> Any:
         graph_id=body.get("graph_id"),
         name=body.get("name"),
         metadata=body.get("metadata"),
-        limit=body["limit"],
+        limit=body["limit"] + 1,
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
         auth_filter=authorize("assistants", "search", _search_value(body)),
     )
-    return [select(dump_assistant(r), body.get("select")) for r in rows]
+    items = [select(dump_assistant(r), body.get("select")) for r in rows]
+    return paginated(items, body["offset"], body["limit"])
 
 
 def _search_value(body: dict) -> dict[str, Any]:
@@ -133,7 +134,8 @@ def versions(body: dict, assistant_id: str) -> Any:
         limit=body["limit"],
         offset=body["offset"],
     )
-    return [dump_assistant(r) for r in rows]
+    # a version is immutable: it has no updated_at in the official server's answer
+    return [{k: v for k, v in dump_assistant(r).items() if k != "updated_at"} for r in rows]
 
 
 @blp.route("/assistants/<assistant_id>/latest", methods=["POST"])

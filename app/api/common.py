@@ -148,3 +148,16 @@ def resolve_assistant(value: str, auth_action: str | None = None, **fields: Any)
     if row is None:
         raise NotFound(f"Assistant {value!r} not found")
     return row
+
+
+def paginated(items: list[Any], offset: int, limit: int) -> tuple[list[Any], int, dict]:
+    """A search answer with the official server's pagination headers. ``items`` is what the
+    store returned for ``limit + 1`` rows from ``offset``: a row past ``limit`` means there is
+    a next page, and then ``X-Pagination-Next`` is its offset and ``X-Pagination-Total`` one
+    more (the official server does not count the rest); otherwise the total is
+    ``offset + len(items)`` (langgraph-api's ``get_pagination_headers``)."""
+    if len(items) > limit:
+        following = offset + limit
+        headers = {"X-Pagination-Total": str(following + 1), "X-Pagination-Next": str(following)}
+        return items[:limit], 200, headers
+    return items, 200, {"X-Pagination-Total": str(offset + len(items))}

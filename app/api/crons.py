@@ -15,7 +15,7 @@ from flask import jsonify
 
 from app.api import schemas
 from app.api.access import authorize, user_identity
-from app.api.common import Blueprint, iso, resolve_assistant, select, services
+from app.api.common import Blueprint, iso, paginated, resolve_assistant, select, services
 from app.api.errors import parse_uuid
 from app.api.threads import load_thread
 from app.crons import Schedule, run_request, with_cron_id
@@ -217,13 +217,14 @@ def search(body: dict) -> Any:
         thread_id=body.get("thread_id"),
         enabled=body.get("enabled"),
         metadata=body.get("metadata"),
-        limit=body["limit"],
+        limit=body["limit"] + 1,
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
         auth_filter=authorize("crons", "search", _search_value(body)),
     )
-    return [select(dump_cron(r), body.get("select")) for r in rows]
+    items = [select(dump_cron(r), body.get("select")) for r in rows]
+    return paginated(items, body["offset"], body["limit"])
 
 
 def _search_value(body: dict) -> dict[str, Any]:

@@ -115,17 +115,18 @@ def _select(state: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
 
 
 def _empty_state(thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """A thread with no checkpoint: no checkpoint and no metadata, as the official server
+    answers."""
+    checkpoint = None
+    if checkpoint_id is not None:
+        checkpoint = {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}
     return {
         "values": {},
         "next": [],
         "tasks": [],
-        "metadata": {},
+        "metadata": None,
         "created_at": None,
-        "checkpoint": {
-            "thread_id": thread_id,
-            "checkpoint_ns": "",
-            "checkpoint_id": checkpoint_id,
-        },
+        "checkpoint": checkpoint,
         "parent_checkpoint": None,
         "interrupts": [],
         "checkpoint_id": checkpoint_id,

@@ -12,7 +12,7 @@ from flask import jsonify, request
 
 from app.api import schemas
 from app.api.access import authorize
-from app.api.common import Blueprint, dump_thread, iso, select, services
+from app.api.common import Blueprint, dump_thread, iso, paginated, select, services
 from app.api.errors import parse_uuid
 from app.errors import Conflict, InvalidInput, NotFound
 from app.store import threads as thread_store
@@ -223,7 +223,7 @@ def search(body: dict) -> Any:
         metadata=body.get("metadata"),
         values=body.get("values"),
         ids=body.get("ids"),
-        limit=body["limit"],
+        limit=body["limit"] + 1,
         offset=body["offset"],
         sort_by=body["sort_by"],
         sort_order=body["sort_order"],
@@ -236,7 +236,7 @@ def search(body: dict) -> Any:
         if extract:
             item["extracted"] = {alias: extract_value(thread, p) for alias, p in extract.items()}
         out.append(item)
-    return out
+    return paginated(out, body["offset"], body["limit"])
 
 
 @blp.route("/threads/count", methods=["POST"])
