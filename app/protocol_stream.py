@@ -15,6 +15,9 @@ another instance and resume with ``since``. Keys:
                                             is appended when it ends, whoever ends it)
     callboard:protocol:input:<run_id>       the run's root interrupts (JSON list), announced
                                             when the run's end is committed
+    callboard:protocol:sub:<subscription>   a WebSocket subscription (JSON ``{"thread_id",
+                                            "params"}``), so ``subscription.reconnect`` restores
+                                            it on any instance
 
 An event as served: ``{"type": "event", "event_id": <entry id>, "seq": <int>, "method",
 "params": {"namespace", "timestamp", "data", ...}}`` (``langchain_protocol.Event``). Keys live
@@ -137,11 +140,23 @@ def mark_run_start(client: redis.Redis, thread_id: Any, run_id: Any) -> int:
     """Record a protocol run about to start on the thread; returns the seq before it (the
     ``applied_through_seq`` of the command's answer)."""
     seq = current_seq(client, thread_id)
-    pipe = client.pipeline(transaction=False)
+    _mark(client.pipeline(transaction=False), thread_id, run_id, seq).execute()
+    return seq
+
+
+async def amark_run_start(client: redis.asyncio.Redis, thread_id: Any, run_id: Any) -> int:
+    """``mark_run_start`` on an asyncio client (a classic run shown on the thread's stream,
+    ``workers/classic_protocol.py``)."""
+    seq = int(await client.get(seq_key(thread_id)) or 0)
+    await _mark(client.pipeline(transaction=False), thread_id, run_id, seq).execute()
+    return seq
+
+
+def _mark(pipe: Any, thread_id: Any, run_id: Any, seq: int) -> Any:
+    """Queue on ``pipe`` (sync or asyncio) the keys that mark a run's start."""
     pipe.set(start_key(thread_id), seq, ex=TTL_SECONDS)
     pipe.set(run_key(run_id), str(thread_id), ex=TTL_SECONDS)
-    pipe.execute()
-    return seq
+    return pipe
 
 
 def start_seq(client: redis.Redis, thread_id: Any) -> int:
@@ -189,16 +204,62 @@ def read(
         redis.RedisError: Redis is unreachable.
     """
     result: Any = client.xread({stream_key(thread_id): after}, count=500, block=block_ms)
-    out: list[tuple[str, dict[str, Any]]] = []
-    for _key, items in result or []:
-        for entry_id, fields in items:
-            entry = _text(entry_id)
-            values = {_text(k): _text(v) for k, v in fields.items()}
-            event = json.loads(values["event"])
-            out.append(
-                (entry, {"type": "event", "event_id": entry, "seq": int(values["seq"]), **event})
-            )
-    return out
+    return [_served(entry_id, fields) for _key, items in result or [] for entry_id, fields in items]
+
+
+def read_through(
+    client: redis.Redis, thread_id: Any, last: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every event of the thread's stream up to entry id ``last`` (included; ``"+"``: all),
+    as ``read`` serves them. Raises ``redis.RedisError``."""
+    items: Any = client.xrange(stream_key(thread_id), "-", last)
+    return [_served(entry_id, fields) for entry_id, fields in items or []]
+
+
+def first_seq(client: redis.Redis, thread_id: Any) -> int | None:
+    """The seq of the oldest event still kept for the thread (None: no event kept)."""
+    items: Any = client.xrange(stream_key(thread_id), "-", "+", count=1)
+    return _served(*items[0])[1]["seq"] if items else None
+
+
+def seq_of(client: redis.Redis, thread_id: Any, event_id: str) -> int | None:
+    """The seq of the event whose ``event_id`` (entry id) is given; None if it is not kept."""
+    try:
+        items: Any = client.xrange(stream_key(thread_id), event_id, event_id)
+    except redis.ResponseError:  # not an entry id
+        return None
+    return _served(*items[0])[1]["seq"] if items else None
+
+
+def sub_key(subscription_id: str) -> str:
+    return f"callboard:protocol:sub:{subscription_id}"
+
+
+def save_subscription(
+    client: redis.Redis, subscription_id: str, thread_id: Any, params: dict[str, Any]
+) -> None:
+    """Keep a subscription's filter (``SubscribeParams``) for ``TTL_SECONDS``."""
+    value = serde.dumps({"thread_id": str(thread_id), "params": params})
+    client.set(sub_key(subscription_id), value, ex=TTL_SECONDS)
+
+
+def load_subscription(
+    client: redis.Redis, subscription_id: str, thread_id: Any
+) -> dict[str, Any] | None:
+    """The filter of a subscription made on ``thread_id`` (None: unknown, expired, or made on
+    another thread)."""
+    raw = client.get(sub_key(subscription_id))
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return value["params"] if value["thread_id"] == str(thread_id) else None
+
+
+def _served(entry_id: bytes | str, fields: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
+    entry = _text(entry_id)
+    values = {_text(k): _text(v) for k, v in fields.items()}
+    event = json.loads(values["event"])
+    return entry, {"type": "event", "event_id": entry, "seq": int(values["seq"]), **event}
 
 
 def _text(value: bytes | str) -> str:

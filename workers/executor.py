@@ -48,6 +48,7 @@ from app.store.runs import Claim
 from app.store.vectors import index_config
 from app.streams import StreamWriter
 from workers import plain
+from workers.classic_protocol import ClassicMirror
 from workers.stream_protocol import run_protocol_stream
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ def _run_config(claim: Claim) -> dict[str, Any]:
     metadata.update(run.get("metadata") or {})
     metadata["run_attempt"] = claim.attempt
     config["metadata"] = metadata
+    if claim.attempt == 1:  # the root run of the graph's callbacks (astream_events) is the run,
+        config["run_id"] = uuid.UUID(str(run["run_id"]))  # as in the official server
     return config
 
 
@@ -327,7 +330,13 @@ class Executor:
         graph_input = Command(**command) if command else kwargs.get("input")
         requested = list(kwargs["stream_mode"])
         subgraphs = bool(kwargs.get("subgraphs"))
-        publisher = _Publisher(writer, requested)
+        mirror = None  # a classic run on a thread is shown to its protocol subscribers too
+        if not kwargs.get("protocol") and not run.get("temporary"):
+            mirror = ClassicMirror(
+                self.aredis, claim.thread_id, claim.run_id, run["graph_id"], requested
+            )
+            await mirror.start()
+        publisher = _Publisher(writer, requested, mirror)
         # LangGraph's modes: what was asked, plus values (the result) and updates (interrupts)
         modes = sorted(
             {_LANGGRAPH_MODE.get(m, m) for m in requested if m != "events"} | {"values", "updates"}
@@ -366,6 +375,8 @@ class Executor:
                 await self._on_chunk(item, subgraphs, publisher, progress)
         if progress.interrupted:
             await _read_interrupts(graph, claim, progress)
+            if mirror is not None:
+                await mirror.interrupted(progress.interrupts)
 
     @staticmethod
     async def _on_chunk(
@@ -421,12 +432,17 @@ class _Publisher:
       ``state`` becomes its ``checkpoint``), as the official server shows them.
     """
 
-    def __init__(self, writer: StreamWriter, requested: list[str]) -> None:
+    def __init__(
+        self, writer: StreamWriter, requested: list[str], mirror: ClassicMirror | None = None
+    ) -> None:
         self.writer = writer
         self.requested = set(requested)
+        self.mirror = mirror
         self._messages: dict[Any, BaseMessage] = {}
 
     async def publish(self, mode: str, namespace: tuple[str, ...], chunk: Any) -> None:
+        if self.mirror is not None:
+            await self.mirror.publish(mode, namespace, chunk)
         suffix = "|" + "|".join(namespace) if namespace else ""
         if mode == "messages":
             if "messages-tuple" in self.requested:

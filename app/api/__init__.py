@@ -47,8 +47,8 @@ def register_api(app: Flask) -> Api:
 
 
 def _no_content_type_without_content(response: Response) -> Response:
-    """A 204 answers without a ``Content-Type`` (Flask would say ``text/html``), as the
-    official server does."""
-    if response.status_code == 204:
+    """An answer without a body (a 204, a cancel's 202) has no ``Content-Type`` (Flask would
+    say ``text/html``), as the official server answers."""
+    if response.status_code == 204 or (not response.is_streamed and response.content_length == 0):
         response.headers.pop("Content-Type", None)
     return response

@@ -36,7 +36,7 @@ def dump_cron(row: dict) -> dict[str, Any]:
         "cron_id": str(row["cron_id"]),
         "assistant_id": str(row["assistant_id"]),
         "thread_id": str(row["thread_id"]) if row["thread_id"] else None,
-        "user_id": row["user_id"],
+        "user_id": row["user_id"] or "",  # the official server says "" without auth
         "end_time": iso(row["end_time"]),
         "schedule": row["schedule"],
         "timezone": row["timezone"],

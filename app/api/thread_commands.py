@@ -14,7 +14,10 @@ A command is ``{"id": <int>, "method": <str>, "params": {...}}``; the answer is
   interrupts with a new run (LangGraph ``Command(resume={interrupt_id: response})``).
 - ``subscription.subscribe`` / ``subscription.unsubscribe``: on HTTP a subscription is the SSE
   connection itself, so these only validate and answer (the WebSocket transport keeps them).
-- ``subscription.reconnect``: ``{"restored": false}`` (a client resumes with ``since``).
+- ``subscription.reconnect``: on a WebSocket, restores subscriptions and replays what they
+  missed (``app/api/thread_subscriptions.py``); on HTTP there is no connection to restore them
+  to (an SSE stream resumes with ``since``), so the official form (``channels`` + ``since``) is
+  checked and answered ``replayed_events: 0`` and ``ReconnectParams`` ``restored: false``.
 - ``agent.getTree``: the root node of the thread's latest protocol run.
 
 ``applied_through_seq`` is the thread's last event seq before the command took effect: the SDK
@@ -168,7 +171,13 @@ def handle(thread_id: uuid.UUID, command: dict[str, Any]) -> dict[str, Any]:
                 raise ProtocolError("invalid_argument", "subscription_id is required")
             return success(command_id, {}, seq)
         if method == "subscription.reconnect":
-            return success(command_id, {"restored": False}, seq)
+            if "channels" not in params:
+                return success(command_id, {"restored": False, "missed_events": 0}, seq)
+            if "since" not in subscription_params(params):
+                raise ProtocolError("invalid_argument", "subscription.reconnect requires since")
+            sub_id = params.get("subscription_id")
+            sub_id = sub_id if isinstance(sub_id, str) and sub_id else str(uuid.uuid4())
+            return success(command_id, {"subscription_id": sub_id, "replayed_events": 0}, seq)
         if method == "agent.getTree":
             return success(command_id, {"tree": _tree(thread_id)}, seq)
         return error(command_id, "unknown_command", f"Unknown protocol command: {method}")

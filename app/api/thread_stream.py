@@ -13,10 +13,11 @@ every ``IDLE_CHECK_SECONDS`` without events. The stream lasts until the client g
 the process is stopping (the SDK then reconnects elsewhere with ``since``).
 
 WebSocket (flask-sock, on simple-websocket): every inbound text frame is a command;
-``subscription.subscribe`` adds a subscription to the connection (``unsubscribe`` removes it),
-other commands are answered as on ``/commands``; events matching any subscription are sent as
-text frames, once each. A connection holds one gunicorn thread for its lifetime, like an SSE
-stream: ``WEB_THREADS`` bounds a process's open streams and sockets together.
+``subscription.subscribe`` / ``unsubscribe`` / ``reconnect`` manage the connection's
+subscriptions (``app/api/thread_subscriptions.py``: a later subscription first gets the events
+it missed), other commands are answered as on ``/commands``; events matching any subscription
+are sent as text frames, once each. A connection holds one gunicorn thread for its lifetime,
+like an SSE stream: ``WEB_THREADS`` bounds a process's open streams and sockets together.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from app.api import thread_commands
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
 from app.api.thread_commands import ProtocolError
+from app.api.thread_subscriptions import Subscriptions
 from app.api.threads import check_existing_thread
 from app.errors import NotFound
 from app.services import Services
@@ -113,23 +115,25 @@ def _matching_events(
     subscriptions: list[tuple[dict[str, Any], int]],
     stop: Any,
     poll: Any = None,
+    cursor: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any] | None]:
     """The thread's events matching any of ``subscriptions`` (``(params, after_seq)``; the list
     may change while this runs), each once, in seq order; None after ``IDLE_CHECK_SECONDS``
     without events (a keep-alive). Ends when ``stop()`` or the process is stopping.
-    ``poll()`` is called between reads (the WebSocket reads its commands there)."""
-    after = "0-0"
+    ``poll()`` is called between reads (the WebSocket reads its commands there); ``cursor``
+    (``{"after": <entry id>}``) is kept at the last entry read, for ``Subscriptions``."""
+    cursor = cursor if cursor is not None else {"after": "0-0"}
     idle_since = time.monotonic()
     block_ms = BLOCK_MS if poll is None else int(WS_POLL_SECONDS * 1000)
     while True:
         try:
-            entries = protocol_stream.read(svc.redis, thread_id, after, block_ms)
+            entries = protocol_stream.read(svc.redis, thread_id, cursor["after"], block_ms)
         except redis.RedisError as exc:
             logger.warning("thread %s: protocol stream unreadable: %s", thread_id, exc)
             entries = []
             time.sleep(block_ms / 1000)
         for entry_id, event in entries:
-            after = entry_id
+            cursor["after"] = entry_id
             if any(
                 event["seq"] > after_seq and matches_subscription(event, params)
                 for params, after_seq in list(subscriptions)
@@ -156,12 +160,13 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
         ws.close(reason=POLICY_VIOLATION, message=str(exc))
         return
     svc = services()
-    subscriptions: dict[str, tuple[dict[str, Any], int]] = {}
-    active: list[tuple[dict[str, Any], int]] = []
     state = {"closed": False}
+    cursor = {"after": "0-0"}
 
     def send(message: dict[str, Any]) -> None:
         ws.send(serde.dumps(message))
+
+    subscriptions = Subscriptions(svc, tid, send, cursor)
 
     def on_command(raw: Any) -> None:
         try:
@@ -176,38 +181,7 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
         refused = thread_commands.check_envelope(payload)
         if refused is not None:
             send(refused)
-            return
-        method, params = payload["method"], payload.get("params")
-        seq = protocol_stream.current_seq(svc.redis, tid)
-        if method == "subscription.subscribe":
-            try:
-                checked = thread_commands.subscription_params(params)
-            except ProtocolError as exc:
-                send(thread_commands.error(payload["id"], exc.code, str(exc)))
-                return
-            since = checked.get("since")
-            after_seq = since if since is not None else protocol_stream.start_seq(svc.redis, tid)
-            subscription_id = str(uuid.uuid4())
-            subscriptions[subscription_id] = (checked, after_seq)
-            active[:] = list(subscriptions.values())
-            result = {"subscription_id": subscription_id, "replayed_events": 0}
-            send(thread_commands.success(payload["id"], result, seq))
-        elif method == "subscription.unsubscribe":
-            subscription_id = (
-                (params or {}).get("subscription_id") if isinstance(params, dict) else None
-            )
-            if subscriptions.pop(subscription_id, None) is None:
-                send(
-                    thread_commands.error(
-                        payload["id"],
-                        "no_such_subscription",
-                        f"Unknown subscription: {subscription_id}",
-                    )
-                )
-                return
-            active[:] = list(subscriptions.values())
-            send(thread_commands.success(payload["id"], {}, seq))
-        else:
+        elif not subscriptions.on_command(payload):
             send(thread_commands.handle(tid, payload))
 
     def poll() -> None:
@@ -226,7 +200,7 @@ def stream_events_ws(ws: Any, thread_id: str) -> None:
     if raw is not None:
         on_command(raw)
     for event in _matching_events(
-        svc, tid, active, lambda: state["closed"] or not ws.connected, poll
+        svc, tid, subscriptions.active, lambda: state["closed"] or not ws.connected, poll, cursor
     ):
         if event is not None:
             send(event)

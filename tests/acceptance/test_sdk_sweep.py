@@ -25,12 +25,12 @@ import redis
 from app.config import Settings
 from tests.conftest import PG_ADMIN, REDIS_BASE, REDIS_DB, _admin
 from tests.sdk_sweep.compare import differences
+from tests.sdk_sweep.known import KNOWN_DIFFERENCES
 from tests.sdk_sweep.runner import ALL_CASES, FIXTURES, SWEEP, run_case
 from tests.support import Proc, Stack, database_url_for
 
 pytestmark = pytest.mark.timeout(600)
 
-from tests.sdk_sweep.known import KNOWN_DIFFERENCES
 
 
 @pytest.fixture(scope="module")

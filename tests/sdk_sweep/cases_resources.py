@@ -52,7 +52,9 @@ def assistants_crud(rec: Recorder, tag: str) -> None:
 
 
 def assistants_if_exists(rec: Recorder, tag: str) -> None:
-    a = rec("create", "assistants.create", "review", metadata={"sweep": tag}, context={"reviewer": "x"})
+    a = rec(
+        "create", "assistants.create", "review", metadata={"sweep": tag}, context={"reviewer": "x"}
+    )
     aid = a["assistant_id"]
     rec("do_nothing", "assistants.create", "review", assistant_id=aid, if_exists="do_nothing")
     rec("raise", "assistants.create", "review", assistant_id=aid, if_exists="raise")
@@ -62,7 +64,9 @@ def assistants_if_exists(rec: Recorder, tag: str) -> None:
 
 
 def assistants_graphs(rec: Recorder, tag: str) -> None:
-    system = rec("system", "assistants.search", graph_id="review", metadata={"created_by": "system"})
+    system = rec(
+        "system", "assistants.search", graph_id="review", metadata={"created_by": "system"}
+    )
     aid = system[0]["assistant_id"]
     rec("get_by_graph_id", "assistants.get", "review")
     rec("graph", "assistants.get_graph", aid)
@@ -82,7 +86,12 @@ def threads_crud(rec: Recorder, tag: str) -> None:
     t = rec("create", "threads.create", metadata=meta)
     tid = t["thread_id"]
     rec("create_graph", "threads.create", metadata={**meta, "n": 2}, graph_id="accumulate")
-    rec("create_ttl", "threads.create", metadata={**meta, "n": 3}, ttl={"ttl": 60, "strategy": "delete"})
+    rec(
+        "create_ttl",
+        "threads.create",
+        metadata={**meta, "n": 3},
+        ttl={"ttl": 60, "strategy": "delete"},
+    )
     rec("create_ttl_int", "threads.create", metadata={**meta, "n": 4}, ttl=30)
     rec("create_existing_do_nothing", "threads.create", thread_id=tid, if_exists="do_nothing")
     rec("create_existing_raise", "threads.create", thread_id=tid, if_exists="raise")
@@ -92,9 +101,23 @@ def threads_crud(rec: Recorder, tag: str) -> None:
     rec("update_minimal", "threads.update", tid, metadata={"m": 1}, return_minimal=True)
     rec("get_after_update", "threads.get", tid)
     rec("search", "threads.search", metadata=meta)
-    rec("search_status", "threads.search", metadata=meta, status="idle", sort_by="created_at", sort_order="asc")
+    rec(
+        "search_status",
+        "threads.search",
+        metadata=meta,
+        status="idle",
+        sort_by="created_at",
+        sort_order="asc",
+    )
     rec("search_ids", "threads.search", ids=[tid])
-    rec("search_select", "threads.search", metadata=meta, select=["thread_id", "status"], limit=2, offset=1)
+    rec(
+        "search_select",
+        "threads.search",
+        metadata=meta,
+        select=["thread_id", "status"],
+        limit=2,
+        offset=1,
+    )
     rec("count", "threads.count", metadata=meta)
     rec("count_status", "threads.count", metadata=meta, status="busy")
     copy = rec("copy", "threads.copy", tid)
@@ -193,12 +216,34 @@ def crons(rec: Recorder, tag: str) -> None:
     rec("search", "crons.search", metadata=meta)
     rec("search_thread", "crons.search", thread_id=t["thread_id"])
     rec("search_enabled", "crons.search", metadata=meta, enabled=False)
-    rec("search_select", "crons.search", metadata=meta, select=["cron_id", "schedule"], sort_by="created_at", sort_order="asc")
-    rec("search_paged", "crons.search", metadata=meta, limit=1, offset=1, sort_by="created_at", sort_order="asc")
+    rec(
+        "search_select",
+        "crons.search",
+        metadata=meta,
+        select=["cron_id", "schedule"],
+        sort_by="created_at",
+        sort_order="asc",
+    )
+    rec(
+        "search_paged",
+        "crons.search",
+        metadata=meta,
+        limit=1,
+        offset=1,
+        sort_by="created_at",
+        sort_order="asc",
+    )
     rec("count", "crons.count", metadata=meta)
     rec("count_thread", "crons.count", thread_id=t["thread_id"])
     if c1:
-        rec("update", "crons.update", c1["cron_id"], schedule="0 0 2 1 *", enabled=False, metadata={**meta, "u": 1})
+        rec(
+            "update",
+            "crons.update",
+            c1["cron_id"],
+            schedule="0 0 2 1 *",
+            enabled=False,
+            metadata={**meta, "u": 1},
+        )
         rec("delete", "crons.delete", c1["cron_id"])
         rec("delete_again", "crons.delete", c1["cron_id"])
     if c2:

@@ -13,29 +13,107 @@ def runs_stateless(rec: Recorder, tag: str) -> None:
     meta = {"sweep": tag}
     rec("wait", "runs.wait", None, "accumulate", input={"numbers": [1, 2]}, metadata=meta)
     rec("wait_error", "runs.wait", None, "accumulate", input={"numbers": ["x"]})
-    rec("wait_raise_error", "runs.wait", None, "accumulate", input={"numbers": ["x"]}, raise_error=True)
-    rec("wait_on_completion_keep", "runs.wait", None, "accumulate", input={"numbers": [1]}, on_completion="keep")
+    rec(
+        "wait_raise_error",
+        "runs.wait",
+        None,
+        "accumulate",
+        input={"numbers": ["x"]},
+        raise_error=True,
+    )
+    rec(
+        "wait_on_completion_keep",
+        "runs.wait",
+        None,
+        "accumulate",
+        input={"numbers": [1]},
+        on_completion="keep",
+    )
     rec("stream", "runs.stream", None, "accumulate", input={"numbers": [4]})
-    rec("stream_updates", "runs.stream", None, "accumulate", input={"numbers": [4]}, stream_mode="updates")
-    rec("stream_error", "runs.stream", None, "accumulate", input={"numbers": ["x"]}, stream_mode=["values", "updates"])
-    rec("stream_v2", "runs.stream", None, "accumulate", input={"numbers": [4]}, stream_mode=["values", "updates"], version="v2")
+    rec(
+        "stream_updates",
+        "runs.stream",
+        None,
+        "accumulate",
+        input={"numbers": [4]},
+        stream_mode="updates",
+    )
+    rec(
+        "stream_error",
+        "runs.stream",
+        None,
+        "accumulate",
+        input={"numbers": ["x"]},
+        stream_mode=["values", "updates"],
+    )
+    rec(
+        "stream_v2",
+        "runs.stream",
+        None,
+        "accumulate",
+        input={"numbers": [4]},
+        stream_mode=["values", "updates"],
+        version="v2",
+    )
     rec("create", "runs.create", None, "sleeper", input={"seconds": 0}, on_completion="keep")
     rec("unknown_assistant", "runs.wait", None, "no_such_graph", input={})
-    rec("create_batch", "runs.create_batch", [
-        {"assistant_id": "accumulate", "input": {"numbers": [1]}, "metadata": meta},
-        {"assistant_id": "sleeper", "input": {"seconds": 0}, "metadata": meta},
-    ])
+    rec(
+        "create_batch",
+        "runs.create_batch",
+        [
+            {"assistant_id": "accumulate", "input": {"numbers": [1]}, "metadata": meta},
+            {"assistant_id": "sleeper", "input": {"seconds": 0}, "metadata": meta},
+        ],
+    )
 
 
 def runs_stream_modes(rec: Recorder, tag: str) -> None:
     t = rec("create", "threads.create", metadata={"sweep": tag})
     tid = t["thread_id"]
-    for mode in ("values", "updates", "debug", "tasks", "checkpoints", "custom", "messages-tuple", "events"):
-        rec(f"stream_{mode}", "runs.stream", tid, "accumulate", input={"numbers": [1]}, stream_mode=mode)
-    rec("stream_subgraphs", "runs.stream", tid, "accumulate", input={"numbers": [1]}, stream_mode=["values", "updates"], stream_subgraphs=True)
-    rec("stream_interrupt", "runs.stream", tid, "accumulate", input={"numbers": [1]}, interrupt_before=["summarize"])
+    for mode in (
+        "values",
+        "updates",
+        "debug",
+        "tasks",
+        "checkpoints",
+        "custom",
+        "messages-tuple",
+        "events",
+    ):
+        rec(
+            f"stream_{mode}",
+            "runs.stream",
+            tid,
+            "accumulate",
+            input={"numbers": [1]},
+            stream_mode=mode,
+        )
+    rec(
+        "stream_subgraphs",
+        "runs.stream",
+        tid,
+        "accumulate",
+        input={"numbers": [1]},
+        stream_mode=["values", "updates"],
+        stream_subgraphs=True,
+    )
+    rec(
+        "stream_interrupt",
+        "runs.stream",
+        tid,
+        "accumulate",
+        input={"numbers": [1]},
+        interrupt_before=["summarize"],
+    )
     rec("stream_resume", "runs.stream", tid, "accumulate", input=None, stream_mode="updates")
-    rec("stream_review", "runs.stream", None, "review", input={"topic": "t"}, stream_mode=["values", "updates"])
+    rec(
+        "stream_review",
+        "runs.stream",
+        None,
+        "review",
+        input={"topic": "t"},
+        stream_mode=["values", "updates"],
+    )
 
 
 def runs_on_thread(rec: Recorder, tag: str) -> None:
@@ -60,19 +138,52 @@ def runs_on_thread(rec: Recorder, tag: str) -> None:
     rec("list_paged", "runs.list", tid, limit=1, offset=0, status="success")
     rec("list_select", "runs.list", tid, select=["run_id", "status"])
     rec("list_status_none", "runs.list", tid, status="pending")
-    rec("create_interrupt_after", "runs.wait", tid, "accumulate", input={"numbers": [6]}, interrupt_after=["validate"])
+    rec(
+        "create_interrupt_after",
+        "runs.wait",
+        tid,
+        "accumulate",
+        input={"numbers": [6]},
+        interrupt_after=["validate"],
+    )
     rec("state_interrupted", "threads.get_state", tid)
     rec("thread_interrupted", "threads.get", tid)
     rec("resume_none", "runs.wait", tid, "accumulate", input=None)
-    rec("goto", "runs.wait", tid, "accumulate", command={"goto": "summarize", "update": {"numbers": [1]}})
-    rec("checkpoint_fork", "runs.wait", tid, "accumulate", input={"numbers": [0]}, checkpoint_id=rec.raw["state_interrupted"]["checkpoint"]["checkpoint_id"])
+    rec(
+        "goto",
+        "runs.wait",
+        tid,
+        "accumulate",
+        command={"goto": "summarize", "update": {"numbers": [1]}},
+    )
+    rec(
+        "checkpoint_fork",
+        "runs.wait",
+        tid,
+        "accumulate",
+        input={"numbers": [0]},
+        checkpoint_id=rec.raw["state_interrupted"]["checkpoint"]["checkpoint_id"],
+    )
     rec("context", "runs.wait", tid, "review", input={"topic": "x"}, context={"reviewer": "ann"})
     rec("resume_with_command", "runs.wait", tid, "review", command={"resume": "no"})
     rec("delete", "runs.delete", tid, rid)
     rec("get_deleted", "runs.get", tid, rid)
     rec("join_missing", "runs.join", tid, rid)
-    rec("missing_thread", "runs.create", "00000000-0000-0000-0000-000000000000", "accumulate", input={})
-    rec("if_not_exists", "runs.wait", "11111111-2222-4333-8444-" + tag_hex(tag), "accumulate", input={"numbers": [1]}, if_not_exists="create")
+    rec(
+        "missing_thread",
+        "runs.create",
+        "00000000-0000-0000-0000-000000000000",
+        "accumulate",
+        input={},
+    )
+    rec(
+        "if_not_exists",
+        "runs.wait",
+        "11111111-2222-4333-8444-" + tag_hex(tag),
+        "accumulate",
+        input={"numbers": [1]},
+        if_not_exists="create",
+    )
     rec("bad_input", "runs.wait", tid, "accumulate", input={"numbers": ["z"]})
     rec("thread_error", "threads.get", tid)
     rec("list_error", "runs.list", tid, status="error")
@@ -85,7 +196,14 @@ def runs_statuses(rec: Recorder, tag: str) -> None:
     tid = t["thread_id"]
     first = rec("run_running", "runs.create", tid, "sleeper", input={"seconds": 30})
     rec.wait_status(tid, first["run_id"], ("running",))
-    second = rec("run_pending", "runs.create", tid, "sleeper", input={"seconds": 30}, multitask_strategy="enqueue")
+    second = rec(
+        "run_pending",
+        "runs.create",
+        tid,
+        "sleeper",
+        input={"seconds": 30},
+        multitask_strategy="enqueue",
+    )
     rec("get_running", "runs.get", tid, first["run_id"])
     rec("get_pending", "runs.get", tid, second["run_id"])
     rec("thread_busy", "threads.get", tid)
@@ -105,7 +223,14 @@ def runs_statuses(rec: Recorder, tag: str) -> None:
     rec("get_rolled_back", "runs.get", tid, third["run_id"])
     fourth = rec("run_interrupt_strategy", "runs.create", tid, "sleeper", input={"seconds": 30})
     rec.wait_status(tid, fourth["run_id"], ("running",))
-    fifth = rec("run_interrupting", "runs.create", tid, "sleeper", input={"seconds": 0}, multitask_strategy="interrupt")
+    fifth = rec(
+        "run_interrupting",
+        "runs.create",
+        tid,
+        "sleeper",
+        input={"seconds": 0},
+        multitask_strategy="interrupt",
+    )
     rec("join_interrupting", "runs.join", tid, fifth["run_id"])
     rec("get_interrupted_by_strategy", "runs.get", tid, fourth["run_id"])
     sixth = rec("run_for_cancel_many", "runs.create", tid, "sleeper", input={"seconds": 30})
@@ -130,7 +255,14 @@ def runs_interrupt_statuses(rec: Recorder, tag: str) -> None:
     rec("join_stream", "runs.join_stream", tid, r["run_id"])
     rec("list", "runs.list", tid)
     rec("thread", "threads.get", tid)
-    rec("resume_stream", "runs.stream", tid, "review", command={"resume": "approve"}, stream_mode="updates")
+    rec(
+        "resume_stream",
+        "runs.stream",
+        tid,
+        "review",
+        command={"resume": "approve"},
+        stream_mode="updates",
+    )
     e = rec("create_error", "runs.create", tid, "accumulate", input={"numbers": ["bad"]})
     rec("join_error", "runs.join", tid, e["run_id"])
     rec("get_error", "runs.get", tid, e["run_id"])
@@ -148,5 +280,11 @@ def tag_hex(tag: str) -> str:
 
 CASES: dict[str, Any] = {
     f.__name__: f
-    for f in (runs_stateless, runs_stream_modes, runs_on_thread, runs_statuses, runs_interrupt_statuses)
+    for f in (
+        runs_stateless,
+        runs_stream_modes,
+        runs_on_thread,
+        runs_statuses,
+        runs_interrupt_statuses,
+    )
 }

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 # The official server's bookkeeping of its own deployment, not part of the API: the plan, host,
 # versions and URL it stamps on run and checkpoint metadata, the per-request ids and clocks and
@@ -41,9 +40,11 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
         return out
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             out += differences(e, a, f"{path}[{i}]")
         return out
+    if isinstance(expected, list) and isinstance(actual, list):
+        return [f"{path}: official {len(expected)} items, callboard {len(actual)}"]
     if expected != actual:
         return [f"{path}: official {_short(expected)}, callboard {_short(actual)}"]
     return []

@@ -40,7 +40,9 @@ def _start_official(langgraph: str, port: int, folder: Path) -> subprocess.Popen
     argv = [langgraph, "dev", "--no-browser", "--no-reload", "--port", str(port)]
     argv += ["--n-jobs-per-worker", "10"]
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - kept open for the server's life
-    proc = subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=folder, env=env, stdout=log, stderr=log, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
