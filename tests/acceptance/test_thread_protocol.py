@@ -114,6 +114,20 @@ def ticks(events: list[dict[str, Any]]) -> list[int]:
     return [e["params"]["data"]["i"] for e in events if e["method"] == "custom"]
 
 
+def kill_after_five_ticks(ws: Any, web: Any, into: list[dict[str, Any]]) -> None:
+    """Read a WebSocket's events into ``into`` until five ticks, kill ``web`` (the instance it
+    is connected to), and read what still comes until the socket closes."""
+    try:
+        while len(ticks(into)) < 5:
+            into.append(json.loads(ws.recv(timeout=30)))
+        web.signal(signal.SIGKILL, group=True)
+        web.wait(timeout=30)
+        while True:
+            into.append(json.loads(ws.recv(timeout=30)))
+    except (ConnectionClosed, TimeoutError):
+        pass
+
+
 def assert_seqs_increase(events: list[dict[str, Any]]) -> None:
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(set(seqs)), seqs  # strictly increasing: nothing twice
@@ -295,15 +309,7 @@ def test_a_websocket_subscription_resumes_on_another_instance(stack: Stack) -> N
         )
         started = json.loads(ws.recv(timeout=30))
         assert started["type"] == "success" and started["id"] == 2
-        try:
-            while len(ticks(first)) < 5:
-                first.append(json.loads(ws.recv(timeout=30)))
-            web1.signal(signal.SIGKILL, group=True)
-            web1.wait(timeout=30)
-            while True:
-                first.append(json.loads(ws.recv(timeout=30)))
-        except (ConnectionClosed, TimeoutError):
-            pass
+        kill_after_five_ticks(ws, web1, first)
     rest: list[dict[str, Any]] = []
     with ws_connect(ws_url(web3)) as ws:
         subscribe(ws, {"channels": channels, "since": first[-1]["seq"]})

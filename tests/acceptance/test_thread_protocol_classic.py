@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,14 +57,17 @@ def watch(url: str, thread_id: str) -> tuple[threading.Thread, list[dict[str, An
     return thread, events
 
 
-def test_classic_runs_on_a_thread_show_on_its_protocol_stream(stack: Stack) -> None:
+@pytest.fixture
+def served(stack: Stack) -> Iterator[tuple[str, Any]]:
+    """``(url, sync SDK client)`` of a web instance with a worker."""
     web = stack.web()
     stack.worker()
     with get_sync_client(url=web.url) as sdk:
-        classic_runs(web.url, sdk)
+        yield web.url, sdk
 
 
-def classic_runs(url: str, sdk: Any) -> None:
+def test_classic_runs_on_a_thread_show_on_its_protocol_stream(served: tuple[str, Any]) -> None:
+    url, sdk = served
     thread_id = sdk.threads.create()["thread_id"]
 
     watcher, events = watch(url, thread_id)
@@ -106,14 +110,8 @@ def classic_runs(url: str, sdk: Any) -> None:
     ]
 
 
-def test_a_classic_run_stopped_at_an_interrupt_asks_for_input(stack: Stack) -> None:
-    web = stack.web()
-    stack.worker()
-    with get_sync_client(url=web.url) as sdk:
-        interrupted_run(web.url, sdk)
-
-
-def interrupted_run(url: str, sdk: Any) -> None:
+def test_a_classic_run_stopped_at_an_interrupt_asks_for_input(served: tuple[str, Any]) -> None:
+    url, sdk = served
     thread_id = str(uuid.uuid4())
     sdk.threads.create(thread_id=thread_id)
     watcher, events = watch(url, thread_id)

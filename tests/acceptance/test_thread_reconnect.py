@@ -15,17 +15,20 @@
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from typing import Any
 
 import pytest
 import redis
-from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from app import protocol_stream
-from tests.acceptance.test_thread_protocol import assert_seqs_increase, is_root_end, ticks
+from tests.acceptance.test_thread_protocol import (
+    assert_seqs_increase,
+    is_root_end,
+    kill_after_five_ticks,
+    ticks,
+)
 from tests.support import Stack
 
 pytestmark = pytest.mark.timeout(240)
@@ -66,15 +69,7 @@ def test_a_subscription_is_restored_by_id_on_another_instance(stack: Stack) -> N
         params = {"assistant_id": "ticker", "input": {"count": 20, "interval": 0.15}}
         send(ws, 2, "run.start", params)
         run_id = until_answer(ws, 2, first)["result"]["run_id"]
-        try:
-            while len(ticks(first)) < 5:
-                first.append(json.loads(ws.recv(timeout=30)))
-            web1.signal(signal.SIGKILL, group=True)
-            web1.wait(timeout=30)
-            while True:
-                first.append(json.loads(ws.recv(timeout=30)))
-        except (ConnectionClosed, TimeoutError):
-            pass
+        kill_after_five_ticks(ws, web1, first)
     rest: list[dict[str, Any]] = []
     with ws_connect(ws_url(web2, thread_id)) as ws:
         reconnect = {

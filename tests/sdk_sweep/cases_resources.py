@@ -4,8 +4,6 @@ client kind (put in metadata so searches see only the case's own rows)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.sdk_sweep.harness import Recorder
 
 
@@ -180,14 +178,8 @@ def threads_interrupted(rec: Recorder, tag: str) -> None:
 
 def crons(rec: Recorder, tag: str) -> None:
     meta = {"sweep": tag}
-    c1 = rec(
-        "create",
-        "crons.create",
-        "accumulate",
-        schedule="0 0 1 1 *",
-        input={"numbers": [1]},
-        metadata=meta,
-    )
+    yearly = {"schedule": "0 0 1 1 *", "metadata": meta}
+    c1 = rec("create", "crons.create", "accumulate", input={"numbers": [1]}, **yearly)
     t = rec("thread", "threads.create", metadata=meta)
     c2 = rec(
         "create_for_thread",
@@ -270,18 +262,3 @@ def store(rec: Recorder, tag: str) -> None:
     rec("namespaces_page", "store.list_namespaces", prefix=ns, limit=1, offset=1)
     rec("delete", "store.delete_item", ns, "a")
     rec("get_deleted", "store.get_item", ns, "a")
-
-
-CASES: dict[str, Any] = {
-    f.__name__: f
-    for f in (
-        assistants_crud,
-        assistants_if_exists,
-        assistants_graphs,
-        threads_crud,
-        threads_state,
-        threads_interrupted,
-        crons,
-        store,
-    )
-}

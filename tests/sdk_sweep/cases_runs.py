@@ -4,8 +4,6 @@ cancel, stopped at an interrupt)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.sdk_sweep.harness import Recorder
 
 
@@ -70,50 +68,18 @@ def runs_stateless(rec: Recorder, tag: str) -> None:
 def runs_stream_modes(rec: Recorder, tag: str) -> None:
     t = rec("create", "threads.create", metadata={"sweep": tag})
     tid = t["thread_id"]
-    for mode in (
-        "values",
-        "updates",
-        "debug",
-        "tasks",
-        "checkpoints",
-        "custom",
-        "messages-tuple",
-        "events",
-    ):
-        rec(
-            f"stream_{mode}",
-            "runs.stream",
-            tid,
-            "accumulate",
-            input={"numbers": [1]},
-            stream_mode=mode,
-        )
-    rec(
-        "stream_subgraphs",
-        "runs.stream",
-        tid,
-        "accumulate",
-        input={"numbers": [1]},
-        stream_mode=["values", "updates"],
-        stream_subgraphs=True,
-    )
-    rec(
-        "stream_interrupt",
-        "runs.stream",
-        tid,
-        "accumulate",
-        input={"numbers": [1]},
-        interrupt_before=["summarize"],
-    )
+    one = {"input": {"numbers": [1]}}
+    both = ["values", "updates"]
+    modes = ("values", "updates", "debug", "tasks", "checkpoints", "custom", "messages-tuple")
+    for mode in (*modes, "events"):
+        rec(f"stream_{mode}", "runs.stream", tid, "accumulate", **one, stream_mode=mode)
+    subgraphs = {"stream_mode": both, "stream_subgraphs": True}
+    rec("stream_subgraphs", "runs.stream", tid, "accumulate", **one, **subgraphs)
+    pause = {"interrupt_before": ["summarize"]}
+    rec("stream_interrupt", "runs.stream", tid, "accumulate", **one, **pause)
     rec("stream_resume", "runs.stream", tid, "accumulate", input=None, stream_mode="updates")
-    rec(
-        "stream_review",
-        "runs.stream",
-        None,
-        "review",
-        input={"topic": "t"},
-        stream_mode=["values", "updates"],
-    )
+    review = {"input": {"topic": "t"}, "stream_mode": both}
+    rec("stream_review", "runs.stream", None, "review", **review)
 
 
 def runs_on_thread(rec: Recorder, tag: str) -> None:
@@ -179,7 +145,7 @@ def runs_on_thread(rec: Recorder, tag: str) -> None:
     rec(
         "if_not_exists",
         "runs.wait",
-        "11111111-2222-4333-8444-" + tag_hex(tag),
+        "11111111-2222-4333-8444-" + _tag_hex(tag),
         "accumulate",
         input={"numbers": [1]},
         if_not_exists="create",
@@ -194,16 +160,9 @@ def runs_statuses(rec: Recorder, tag: str) -> None:
     join / list / threads.get answer at each step."""
     t = rec("create", "threads.create", metadata={"sweep": tag})
     tid = t["thread_id"]
-    first = rec("run_running", "runs.create", tid, "sleeper", input={"seconds": 30})
-    rec.wait_status(tid, first["run_id"], ("running",))
-    second = rec(
-        "run_pending",
-        "runs.create",
-        tid,
-        "sleeper",
-        input={"seconds": 30},
-        multitask_strategy="enqueue",
-    )
+    first = rec.running("run_running", tid)
+    sleep = {"input": {"seconds": 30}, "multitask_strategy": "enqueue"}
+    second = rec("run_pending", "runs.create", tid, "sleeper", **sleep)
     rec("get_running", "runs.get", tid, first["run_id"])
     rec("get_pending", "runs.get", tid, second["run_id"])
     rec("thread_busy", "threads.get", tid)
@@ -217,28 +176,18 @@ def runs_statuses(rec: Recorder, tag: str) -> None:
     rec("join_cancelled", "runs.join", tid, first["run_id"])
     rec("cancel_done", "runs.cancel", tid, first["run_id"])
     rec("thread_after_cancel", "threads.get", tid)
-    third = rec("run_rollback", "runs.create", tid, "sleeper", input={"seconds": 30})
-    rec.wait_status(tid, third["run_id"], ("running",))
+    third = rec.running("run_rollback", tid)
     rec("cancel_rollback", "runs.cancel", tid, third["run_id"], action="rollback", wait=True)
     rec("get_rolled_back", "runs.get", tid, third["run_id"])
-    fourth = rec("run_interrupt_strategy", "runs.create", tid, "sleeper", input={"seconds": 30})
-    rec.wait_status(tid, fourth["run_id"], ("running",))
-    fifth = rec(
-        "run_interrupting",
-        "runs.create",
-        tid,
-        "sleeper",
-        input={"seconds": 0},
-        multitask_strategy="interrupt",
-    )
+    fourth = rec.running("run_interrupt_strategy", tid)
+    at_once = {"input": {"seconds": 0}, "multitask_strategy": "interrupt"}
+    fifth = rec("run_interrupting", "runs.create", tid, "sleeper", **at_once)
     rec("join_interrupting", "runs.join", tid, fifth["run_id"])
     rec("get_interrupted_by_strategy", "runs.get", tid, fourth["run_id"])
-    sixth = rec("run_for_cancel_many", "runs.create", tid, "sleeper", input={"seconds": 30})
-    rec.wait_status(tid, sixth["run_id"], ("running",))
+    sixth = rec.running("run_for_cancel_many", tid)
     rec("cancel_many", "runs.cancel_many", thread_id=tid, run_ids=[sixth["run_id"]])
     rec("join_cancel_many", "runs.join", tid, sixth["run_id"])
-    seventh = rec("run_for_delete", "runs.create", tid, "sleeper", input={"seconds": 30})
-    rec.wait_status(tid, seventh["run_id"], ("running",))
+    seventh = rec.running("run_for_delete", tid)
     rec("delete_running", "runs.delete", tid, seventh["run_id"])
     rec("cancel_after_delete", "runs.cancel", tid, seventh["run_id"], wait=True)
     rec("list_all", "runs.list", tid)
@@ -271,20 +220,8 @@ def runs_interrupt_statuses(rec: Recorder, tag: str) -> None:
     rec("wait_on_error_thread", "runs.wait", tid, "accumulate", input={"numbers": [1]})
 
 
-def tag_hex(tag: str) -> str:
+def _tag_hex(tag: str) -> str:
     """12 hex digits from ``tag`` (a thread id of the case's own)."""
     import hashlib
 
     return hashlib.sha256(tag.encode()).hexdigest()[:12]
-
-
-CASES: dict[str, Any] = {
-    f.__name__: f
-    for f in (
-        runs_stateless,
-        runs_stream_modes,
-        runs_on_thread,
-        runs_statuses,
-        runs_interrupt_statuses,
-    )
-}

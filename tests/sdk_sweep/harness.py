@@ -11,16 +11,15 @@ ISO timestamps ``<ts>``. Dict keys are walked sorted, so the servers' key order 
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from langgraph_sdk import get_client, get_sync_client
+
+from tests.sdk_clients import open_client
 
 HEADERS = (
     "content-type",
@@ -29,7 +28,6 @@ HEADERS = (
     "x-pagination-total",
     "x-pagination-next",
 )
-CALL_TIMEOUT_SECONDS = 120.0
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HEX_ID = re.compile(r"[0-9a-f]{32}")  # interrupt ids: a hash of the task's path
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
@@ -88,7 +86,7 @@ class Normaliser:
 
 
 class _Watch:
-    """The exchanges of the call under way."""
+    """The HTTP answers of the call under way (an httpx response hook of the SDK's client)."""
 
     def __init__(self) -> None:
         self.exchanges: list[httpx.Response] = []
@@ -100,77 +98,8 @@ class _Watch:
         self.exchanges.append(response)
 
 
-class _Section:
-    def __init__(self, target: Any, run: Callable[[Any], Any]) -> None:
-        self._target = target
-        self._run = run
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._target, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._run(lambda: method(*args, **kwargs))
-
-        return call
-
-
-class Client:
-    """A blocking view of a sync or async SDK client; streams come back as lists of
-    ``[event, data]`` (or the parts as dicts for ``version="v2"``)."""
-
-    def __init__(self, kind: str, url: str) -> None:
-        self.kind = kind
-        self.watch = _Watch()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        if kind == "sync":
-            self._client: Any = get_sync_client(url=url)
-            self._client.http.client.event_hooks["response"] = [self.watch.sync_hook]
-            return
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._client = self._await(_open_async(url))
-        self._client.http.client.event_hooks["response"] = [self.watch.async_hook]
-
-    def _await(self, coro: Any) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(CALL_TIMEOUT_SECONDS)
-
-    def run(self, make: Callable[[], Any]) -> Any:
-        """Call ``make()`` (an SDK method call) and block for its value."""
-        if self._loop is None:
-            value = make()
-            return [_part(p) for p in value] if hasattr(value, "__next__") else value
-
-        async def go() -> Any:
-            value = make()
-            if hasattr(value, "__aiter__"):
-                return [_part(p) async for p in value]
-            return await value
-
-        return self._await(go())
-
-    def __getattr__(self, name: str) -> Any:
-        return _Section(getattr(self._client, name), self.run)
-
-    def close(self) -> None:
-        if self._loop is None:
-            self._client.close()
-            return
-        try:
-            self._await(self._client.aclose())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
-
-
-async def _open_async(url: str) -> Any:
-    return get_client(url=url)
-
-
 def _part(part: Any) -> Any:
-    if isinstance(part, tuple) and hasattr(part, "_fields"):
+    if isinstance(part, tuple) and hasattr(part, "_fields"):  # a StreamPart
         return [part.event, part.data]
     return part
 
@@ -178,8 +107,9 @@ def _part(part: Any) -> Any:
 class Recorder:
     """Runs a case's calls on one client and keeps ``{label: recorded call}``."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, client: Any, watch: _Watch) -> None:
+        self.client = client  # tests/sdk_clients.py: a blocking sync or async SDK client
+        self.watch = watch
         self.norm = Normaliser()
         self.calls: dict[str, Any] = {}
         self.raw: dict[str, Any] = {}
@@ -190,11 +120,13 @@ class Recorder:
         an error answer)."""
         assert label not in self.calls, label
         section, name = method.split(".")
-        self.client.watch.exchanges.clear()
+        self.watch.exchanges.clear()
         entry: dict[str, Any] = {}
         value: Any = None
         try:
             value = getattr(getattr(self.client, section), name)(*args, **kwargs)
+            if isinstance(value, list):  # a stream, collected
+                value = [_part(p) for p in value]
             entry["result"] = self.norm(value)
         except httpx.HTTPStatusError as exc:
             entry["error"] = {"type": type(exc).__name__, "status": exc.response.status_code}
@@ -205,7 +137,7 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - what the SDK raised from the answer
             entry["error"] = {"type": type(exc).__name__, "status": None}
             entry["detail"] = self.norm(str(exc))
-        entry["http"] = [self._exchange(r) for r in self.client.watch.exchanges]
+        entry["http"] = [self._exchange(r) for r in self.watch.exchanges]
         self.calls[label] = entry
         self.raw[label] = value
         return value
@@ -231,6 +163,13 @@ class Recorder:
             "headers": headers,
         }
 
+    def running(self, label: str, thread_id: str) -> dict[str, Any]:
+        """Record ``runs.create`` of a 30 s ``sleeper`` run under ``label``; return it once it
+        is running."""
+        run = self(label, "runs.create", thread_id, "sleeper", input={"seconds": 30})
+        self.wait_status(thread_id, run["run_id"], ("running",))
+        return run
+
     def wait_status(self, thread_id: str, run_id: str, statuses: tuple[str, ...]) -> None:
         """Poll ``runs.get`` (unrecorded) until the run is in one of ``statuses``."""
         deadline = time.monotonic() + 60
@@ -253,8 +192,8 @@ def _detail(response: httpx.Response) -> Any:
 @contextmanager
 def open_recorder(kind: str, url: str) -> Iterator[Recorder]:
     """A ``Recorder`` on a fresh client of ``kind`` (``"sync"`` / ``"async"``) for ``url``."""
-    client = Client(kind, url)
-    try:
-        yield Recorder(client)
-    finally:
-        client.close()
+    watch = _Watch()
+    with open_client(kind, url) as client:
+        hook = watch.sync_hook if kind == "sync" else watch.async_hook
+        client._client.http.client.event_hooks["response"] = [hook]
+        yield Recorder(client, watch)

@@ -3,6 +3,7 @@ call}`` (``tests/sdk_sweep/harness.py``). The cases live in ``cases_*.py``."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ from tests.sdk_sweep.harness import open_recorder
 
 SWEEP = Path(__file__).resolve().parent
 FIXTURES = SWEEP / "fixtures"
-ALL_CASES: dict[str, Any] = {**cases_resources.CASES, **cases_runs.CASES}
+# every public function of the cases modules is a case, named after it
+ALL_CASES: dict[str, Any] = {
+    name: value
+    for module in (cases_resources, cases_runs)
+    for name, value in vars(module).items()
+    if inspect.isfunction(value) and value.__module__ == module.__name__ and name[0] != "_"
+}
 
 
 def run_case(name: str, kind: str, url: str) -> dict[str, Any]:
