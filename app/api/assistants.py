@@ -11,10 +11,18 @@ from langchain_core.runnables.utils import create_model
 from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 
-from app.api import schemas
 from app.api.access import authorize
 from app.api.common import Blueprint, dump_assistant, paginated, resolve_assistant, select, services
 from app.errors import Conflict, InvalidInput, NotFound
+from app.schemas.assistants import (
+    AssistantCountSchema,
+    AssistantCreateSchema,
+    AssistantLatestSchema,
+    AssistantPatchSchema,
+    AssistantSearchSchema,
+    AssistantSubgraphsQuerySchema,
+    AssistantVersionsSchema,
+)
 from app.store import assistants as assistant_store
 from app.typeddicts import needs_conversion, pydantic_compatible
 
@@ -30,7 +38,7 @@ def _require_graph(graph_id: str) -> None:
 
 
 @blp.route("/assistants", methods=["POST"])
-@blp.arguments(schemas.AssistantCreateSchema)
+@blp.arguments(AssistantCreateSchema)
 def create(body: dict) -> Any:
     _require_graph(body["graph_id"])
     svc = services()
@@ -62,7 +70,7 @@ def get(assistant_id: str) -> Any:
 
 
 @blp.route("/assistants/<assistant_id>", methods=["PATCH"])
-@blp.arguments(schemas.AssistantPatchSchema)
+@blp.arguments(AssistantPatchSchema)
 def patch(body: dict, assistant_id: str) -> Any:
     current = resolve_assistant(assistant_id, "update")
     if "graph_id" in body:
@@ -81,7 +89,7 @@ def delete(assistant_id: str) -> Any:
 
 
 @blp.route("/assistants/search", methods=["POST"])
-@blp.arguments(schemas.AssistantSearchSchema)
+@blp.arguments(AssistantSearchSchema)
 def search(body: dict) -> Any:
     rows = assistant_store.search(
         services().db,
@@ -108,7 +116,7 @@ def _search_value(body: dict) -> dict[str, Any]:
 
 
 @blp.route("/assistants/count", methods=["POST"])
-@blp.arguments(schemas.AssistantCountSchema)
+@blp.arguments(AssistantCountSchema)
 def count(body: dict) -> Any:
     from flask import jsonify  # a bare int is not a valid Flask response
 
@@ -124,7 +132,7 @@ def count(body: dict) -> Any:
 
 
 @blp.route("/assistants/<assistant_id>/versions", methods=["POST"])
-@blp.arguments(schemas.AssistantVersionsSchema)
+@blp.arguments(AssistantVersionsSchema)
 def versions(body: dict, assistant_id: str) -> Any:
     current = resolve_assistant(assistant_id, "read")
     rows = assistant_store.list_versions(
@@ -139,7 +147,7 @@ def versions(body: dict, assistant_id: str) -> Any:
 
 
 @blp.route("/assistants/<assistant_id>/latest", methods=["POST"])
-@blp.arguments(schemas.AssistantLatestSchema)
+@blp.arguments(AssistantLatestSchema)
 def set_latest(body: dict, assistant_id: str) -> Any:
     current = resolve_assistant(assistant_id, "update")
     row = assistant_store.set_latest(services().db, current["assistant_id"], body["version"])
@@ -256,7 +264,7 @@ def _named_graph(graph_id: str) -> Pregel:
 
 @blp.route("/assistants/<assistant_id>/subgraphs", methods=["GET"])
 @blp.route("/assistants/<assistant_id>/subgraphs/<path:namespace>", methods=["GET"])
-@blp.arguments(schemas.AssistantSubgraphsQuerySchema, location="query")
+@blp.arguments(AssistantSubgraphsQuerySchema, location="query")
 def get_subgraphs(query: dict, assistant_id: str, namespace: str | None = None) -> Any:
     """``{namespace: schemas}`` of the graph's subgraphs (only those under ``namespace``
     when given; ``recurse=true``: their subgraphs too, namespaces joined by ``|``)."""

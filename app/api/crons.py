@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import jsonify
 
-from app.api import schemas
 from app.api.access import authorize, user_identity
 from app.api.common import Blueprint, iso, paginated, resolve_assistant, select, services
 from app.api.errors import parse_uuid
@@ -21,6 +20,13 @@ from app.api.threads import load_thread
 from app.crons import Schedule, run_request, with_cron_id
 from app.errors import InvalidInput, NotFound
 from app.run_requests import build_run
+from app.schemas.crons import (
+    CronCountSchema,
+    CronCreateSchema,
+    CronPatchSchema,
+    CronSearchSchema,
+    ThreadCronCreateSchema,
+)
 from app.store import assistants as assistant_store
 from app.store import crons as cron_store
 
@@ -113,13 +119,13 @@ def create_cron(thread_id: uuid.UUID | None, body: dict) -> dict:
 
 
 @blp.route("/threads/<thread_id>/runs/crons", methods=["POST"])
-@blp.arguments(schemas.ThreadCronCreateSchema)
+@blp.arguments(ThreadCronCreateSchema)
 def create_for_thread(body: dict, thread_id: str) -> Any:
     return dump_cron(create_cron(parse_uuid(thread_id, "thread"), body))
 
 
 @blp.route("/runs/crons", methods=["POST"])
-@blp.arguments(schemas.CronCreateSchema)
+@blp.arguments(CronCreateSchema)
 def create(body: dict) -> Any:
     return dump_cron(create_cron(None, body))
 
@@ -168,7 +174,7 @@ def _patched(row: dict, body: dict, assistant: dict) -> dict:
 
 
 @blp.route("/runs/crons/<cron_id>", methods=["PATCH"])
-@blp.arguments(schemas.CronPatchSchema)
+@blp.arguments(CronPatchSchema)
 def patch(body: dict, cron_id: str) -> Any:
     if not body:
         raise InvalidInput("Request body cannot be empty")
@@ -209,7 +215,7 @@ def _assistant_filter(value: str | None) -> uuid.UUID | None:
 
 
 @blp.route("/runs/crons/search", methods=["POST"])
-@blp.arguments(schemas.CronSearchSchema)
+@blp.arguments(CronSearchSchema)
 def search(body: dict) -> Any:
     rows = cron_store.search(
         services().db,
@@ -234,7 +240,7 @@ def _search_value(body: dict) -> dict[str, Any]:
 
 
 @blp.route("/runs/crons/count", methods=["POST"])
-@blp.arguments(schemas.CronCountSchema)
+@blp.arguments(CronCountSchema)
 def count(body: dict) -> Any:
     return jsonify(
         cron_store.count(

@@ -23,7 +23,6 @@ from typing import Any
 
 from flask import request
 
-from app.api import schemas
 from app.api.access import authorized_run, user_identity
 from app.api.common import Blueprint, dump_run, request_json, resolve_assistant, services
 from app.api.errors import parse_uuid
@@ -31,6 +30,11 @@ from app.api.runs import announce, wait_response
 from app.api.threads import with_default_ttl
 from app.errors import InvalidInput
 from app.queue import run_queue, send_execute_run
+from app.schemas.runs import (
+    RunBatchItemSchema,
+    RunCreateSchema,
+    RunWaitSchema,
+)
 from app.store import run_creation
 from app.store.run_creation import Created, IdempotencyKey, NewRun
 from app.tasks import prepare_run as prepare_task_run
@@ -121,21 +125,21 @@ def _location(row: dict) -> dict[str, str]:
 
 
 @blp.route("/threads/<thread_id>/runs", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(RunCreateSchema)
 def create_on_thread(body: dict, thread_id: str) -> Any:
     row = create_run(parse_uuid(thread_id, "thread"), body)
     return dump_run(row), 200, _location(row)
 
 
 @blp.route("/runs", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(RunCreateSchema)
 def create_stateless(body: dict) -> Any:
     row = create_run(None, body)
     return dump_run(row), 200, _location(row)
 
 
 @blp.route("/threads/<thread_id>/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunWaitSchema)
+@blp.arguments(RunWaitSchema)
 def wait_on_thread(body: dict, thread_id: str) -> Any:
     """Create a run on the thread and answer its output when it ends."""
     body.pop("raise_error", None)
@@ -143,7 +147,7 @@ def wait_on_thread(body: dict, thread_id: str) -> Any:
 
 
 @blp.route("/runs/wait", methods=["POST"])
-@blp.arguments(schemas.RunWaitSchema)
+@blp.arguments(RunWaitSchema)
 def wait_stateless(body: dict) -> Any:
     """Create a stateless run and answer its output when it ends."""
     body.pop("raise_error", None)
@@ -151,7 +155,7 @@ def wait_stateless(body: dict) -> Any:
 
 
 @blp.route("/runs/batch", methods=["POST"])
-@blp.arguments(schemas.RunBatchItemSchema(many=True))
+@blp.arguments(RunBatchItemSchema(many=True))
 def create_batch(items: list[dict]) -> Any:
     """Create several runs, all or none (``langgraph_sdk`` ``runs.create_batch``): every item is
     validated (schema, assistant, thread, webhook) before anything is written, and all runs are

@@ -18,7 +18,6 @@ from typing import Any
 from flask import current_app, request, stream_with_context
 
 from app import protocol_stream
-from app.api import schemas
 from app.api.access import authorize
 from app.api.common import Blueprint, dump_run, select, services
 from app.api.errors import parse_uuid
@@ -27,6 +26,12 @@ from app.errors import Conflict, NotFound
 from app.notify import publish_cancel, publish_run_done, result_key
 from app.queue import send_execute_run
 from app.runs import RunStatus
+from app.schemas.runs import (
+    BulkCancelQuerySchema,
+    CancelQuerySchema,
+    RunListQuerySchema,
+    RunsCancelSchema,
+)
 from app.store import cancels as cancel_store
 from app.store import runs as run_store
 from app.streams import client_gone
@@ -186,7 +191,7 @@ def _load_run(thread_id: str, run_id: str, auth_action: str = "read", **value: A
 
 
 @blp.route("/threads/<thread_id>/runs", methods=["GET"])
-@blp.arguments(schemas.RunListQuerySchema, location="query")
+@blp.arguments(RunListQuerySchema, location="query")
 def list_runs(query: dict, thread_id: str) -> Any:
     thread = load_thread(thread_id)
     rows = run_store.list_for_thread(
@@ -227,7 +232,7 @@ def _jsonify(value: Any) -> Any:
 
 
 @blp.route("/threads/<thread_id>/runs/<run_id>/cancel", methods=["POST"])
-@blp.arguments(schemas.CancelQuerySchema, location="query")
+@blp.arguments(CancelQuerySchema, location="query")
 def cancel(query: dict, thread_id: str, run_id: str) -> Any:
     """Pending: ended at once (``interrupted``; ``action=rollback``: deleted with what an earlier
     attempt wrote). Running: recorded in Postgres, then published; the worker stops the run and
@@ -276,8 +281,8 @@ def delete(thread_id: str, run_id: str) -> Any:
 
 
 @blp.route("/runs/cancel", methods=["POST"])
-@blp.arguments(schemas.RunsCancelSchema)
-@blp.arguments(schemas.BulkCancelQuerySchema, location="query")
+@blp.arguments(RunsCancelSchema)
+@blp.arguments(BulkCancelQuerySchema, location="query")
 def cancel_many(body: dict, query: dict) -> Any:
     """Cancel runs in bulk (``langgraph_sdk`` ``runs.cancel_many``): those of ``run_ids`` on
     ``thread_id``, or every run of ``status`` (``pending``, ``running`` or ``all`` of both), with

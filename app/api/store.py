@@ -22,9 +22,15 @@ from typing import Any
 
 from flask import current_app, jsonify
 
-from app.api import schemas
 from app.api.access import authorize
 from app.api.common import Blueprint, services
+from app.schemas.memory import (
+    StoreDeleteSchema,
+    StoreGetQuerySchema,
+    StoreNamespacesSchema,
+    StorePutSchema,
+    StoreSearchSchema,
+)
 from app.store.memory import MemoryStore
 from app.store.vectors import index_config
 
@@ -55,7 +61,7 @@ def _namespace(action: str, value: dict[str, Any]) -> list[str]:
 
 
 @blp.route("/store/items", methods=["PUT"])
-@blp.arguments(schemas.StorePutSchema)
+@blp.arguments(StorePutSchema)
 def put_item(body: dict) -> Any:
     value = {k: body.get(k) for k in ("namespace", "key", "value", "index")}
     namespace = _namespace("put", value)
@@ -66,7 +72,7 @@ def put_item(body: dict) -> Any:
 
 
 @blp.route("/store/items", methods=["GET"])
-@blp.arguments(schemas.StoreGetQuerySchema, location="query")
+@blp.arguments(StoreGetQuerySchema, location="query")
 def get_item(query: dict) -> Any:
     namespace = query["namespace"].split(".") if query["namespace"] else []
     namespace = _namespace("get", {"namespace": namespace, "key": query["key"]})
@@ -75,7 +81,7 @@ def get_item(query: dict) -> Any:
 
 
 @blp.route("/store/items", methods=["DELETE"])
-@blp.arguments(schemas.StoreDeleteSchema)
+@blp.arguments(StoreDeleteSchema)
 def delete_item(body: dict) -> Any:
     namespace = _namespace("delete", {"namespace": body["namespace"], "key": body["key"]})
     memory().delete(namespace, body["key"])
@@ -83,7 +89,7 @@ def delete_item(body: dict) -> Any:
 
 
 @blp.route("/store/items/search", methods=["POST"])
-@blp.arguments(schemas.StoreSearchSchema)
+@blp.arguments(StoreSearchSchema)
 def search_items(body: dict) -> Any:
     value = {
         "namespace": body.get("namespace_prefix") or [],
@@ -101,7 +107,7 @@ def search_items(body: dict) -> Any:
 
 
 @blp.route("/store/namespaces", methods=["POST"])
-@blp.arguments(schemas.StoreNamespacesSchema)
+@blp.arguments(StoreNamespacesSchema)
 def list_namespaces(body: dict) -> Any:
     value = {
         "namespace": body.get("prefix"),

@@ -32,7 +32,6 @@ import redis
 from flask import Response, request
 
 from app import serde
-from app.api import schemas
 from app.api.common import Blueprint, services
 from app.api.errors import parse_uuid
 from app.api.run_creation import create_run
@@ -41,6 +40,8 @@ from app.errors import InvalidInput, NotFound
 from app.notify import publish_cancel, publish_run_done
 from app.queue import send_execute_run
 from app.runs import RunStatus
+from app.schemas.runs import STREAM_MODES, JoinStreamQuerySchema, RunCreateSchema
+from app.schemas.threads import ThreadStreamQuerySchema
 from app.services import Services
 from app.store import cancels as cancel_store
 from app.store import runs as run_store
@@ -217,7 +218,7 @@ def _modes(value: Any) -> set[str] | None:
     listed = [m for m in (value if isinstance(value, list) else [value]) if m]
     if not listed:
         return None
-    bad = [m for m in listed if m not in schemas.STREAM_MODES]
+    bad = [m for m in listed if m not in STREAM_MODES]
     if bad:
         raise InvalidInput(f"unknown stream mode(s): {bad}")
     return set(listed)
@@ -238,21 +239,21 @@ def _create_and_stream(thread_id: uuid.UUID | None, body: dict) -> Response:
 
 
 @blp.route("/threads/<thread_id>/runs/stream", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(RunCreateSchema)
 def stream_on_thread(body: dict, thread_id: str) -> Response:
     """Create a run on the thread and stream its events (SSE)."""
     return _create_and_stream(parse_uuid(thread_id, "thread"), body)
 
 
 @blp.route("/runs/stream", methods=["POST"])
-@blp.arguments(schemas.RunCreateSchema)
+@blp.arguments(RunCreateSchema)
 def stream_stateless(body: dict) -> Response:
     """Create a stateless run and stream its events (SSE)."""
     return _create_and_stream(None, body)
 
 
 @blp.route("/threads/<thread_id>/runs/<run_id>/stream", methods=["GET"])
-@blp.arguments(schemas.JoinStreamQuerySchema, location="query")
+@blp.arguments(JoinStreamQuerySchema, location="query")
 def join_stream(query: dict, thread_id: str, run_id: str) -> Response:
     """Join a run's event stream: from now on, or after ``Last-Event-ID``."""
     svc = services()
@@ -338,7 +339,7 @@ def _thread_modes(query: dict) -> set[str]:
 
 
 @blp.route("/threads/<thread_id>/stream", methods=["GET"])
-@blp.arguments(schemas.ThreadStreamQuerySchema, location="query")
+@blp.arguments(ThreadStreamQuerySchema, location="query")
 def stream_thread(query: dict, thread_id: str) -> Response:
     """Stream the events of every run of the thread, from now on or after ``Last-Event-ID``."""
     svc = services()

@@ -32,11 +32,13 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app import protocol_stream
-from app.api import schemas
 from app.api.access import AuthError
 from app.api.common import resolve_assistant, services
 from app.api.run_creation import after_create, new_run
 from app.errors import Conflict, InvalidInput, NotFound
+from app.schemas.runs import (
+    RunCreateSchema,
+)
 from app.store import run_creation
 from app.store import runs as run_store
 from app.store import threads as thread_store
@@ -196,7 +198,7 @@ def handle(thread_id: uuid.UUID, command: dict[str, Any]) -> dict[str, Any]:
 def _insert_protocol_run(thread_id: uuid.UUID, body: dict[str, Any]) -> tuple[uuid.UUID, int]:
     """Insert a run of ``body`` (a run-create body) marked as a protocol run, then send it."""
     svc = services()
-    loaded = schemas.RunCreateSchema().load(body)
+    loaded = RunCreateSchema().load(body)
     assistant = resolve_assistant(loaded["assistant_id"])
     new = new_run(assistant, loaded, thread_id)
     new.kwargs["protocol"] = "v3"

@@ -20,10 +20,16 @@ from langgraph.types import StateSnapshot
 from werkzeug.exceptions import BadRequest
 
 from app import serde
-from app.api import schemas
 from app.api.common import Blueprint, services
 from app.api.threads import load_thread
 from app.errors import InvalidInput, NotFound
+from app.schemas.thread_state import (
+    ThreadHistoryQuerySchema,
+    ThreadHistorySchema,
+    ThreadStateCheckpointSchema,
+    ThreadStateQuerySchema,
+    ThreadStateUpdateSchema,
+)
 from app.store import threads as thread_store
 from app.store.db import retrying
 from app.streams import publish_state_update
@@ -181,7 +187,7 @@ def _state(row: dict, checkpoint: dict | None, subgraphs: bool, fields: list[str
 
 
 @blp.route("/threads/<thread_id>/state", methods=["GET"])
-@blp.arguments(schemas.ThreadStateQuerySchema, location="query")
+@blp.arguments(ThreadStateQuerySchema, location="query")
 def get_state(query: dict, thread_id: str) -> Any:
     """The thread's latest state (``subgraphs=true``: with the state of subgraph tasks)."""
     row = load_thread(thread_id)
@@ -189,7 +195,7 @@ def get_state(query: dict, thread_id: str) -> Any:
 
 
 @blp.route("/threads/<thread_id>/state/<checkpoint_id>", methods=["GET"])
-@blp.arguments(schemas.ThreadStateQuerySchema, location="query")
+@blp.arguments(ThreadStateQuerySchema, location="query")
 def get_state_at(query: dict, thread_id: str, checkpoint_id: str) -> Any:
     """The state at one checkpoint of the thread (404 when the thread has no such checkpoint)."""
     row = load_thread(thread_id)
@@ -198,7 +204,7 @@ def get_state_at(query: dict, thread_id: str, checkpoint_id: str) -> Any:
 
 
 @blp.route("/threads/<thread_id>/state/checkpoint", methods=["POST"])
-@blp.arguments(schemas.ThreadStateCheckpointSchema)
+@blp.arguments(ThreadStateCheckpointSchema)
 def get_state_at_checkpoint(body: dict, thread_id: str) -> Any:
     """The state at ``checkpoint`` (its id, and namespace for a subgraph's state)."""
     row = load_thread(thread_id)
@@ -206,7 +212,7 @@ def get_state_at_checkpoint(body: dict, thread_id: str) -> Any:
 
 
 @blp.route("/threads/<thread_id>/state", methods=["POST"])
-@blp.arguments(schemas.ThreadStateUpdateSchema)
+@blp.arguments(ThreadStateUpdateSchema)
 def update_state(body: dict, thread_id: str) -> Any:
     """Write ``values`` as a new checkpoint, as if ``as_node`` had run (forking from
     ``checkpoint``/``checkpoint_id`` when given); the thread's values, status and interrupts
@@ -286,7 +292,7 @@ def _history(
 
 
 @blp.route("/threads/<thread_id>/history", methods=["POST"])
-@blp.arguments(schemas.ThreadHistorySchema)
+@blp.arguments(ThreadHistorySchema)
 def history(body: dict, thread_id: str) -> Any:
     """Past states, newest first: at most ``limit``, older than ``before``, whose checkpoint
     metadata contains ``metadata``, of the namespace of ``checkpoint`` (a subgraph's)."""
@@ -302,7 +308,7 @@ def history(body: dict, thread_id: str) -> Any:
 
 
 @blp.route("/threads/<thread_id>/history", methods=["GET"])
-@blp.arguments(schemas.ThreadHistoryQuerySchema, location="query")
+@blp.arguments(ThreadHistoryQuerySchema, location="query")
 def history_get(query: dict, thread_id: str) -> Any:
     """``GET`` form of the history: ``limit`` and ``before`` (a checkpoint id) only."""
     row = load_thread(thread_id)

@@ -10,11 +10,19 @@ from typing import Any
 
 from flask import jsonify, request
 
-from app.api import schemas
 from app.api.access import authorize
 from app.api.common import Blueprint, dump_thread, iso, paginated, select, services
 from app.api.errors import parse_uuid
 from app.errors import Conflict, InvalidInput, NotFound
+from app.schemas.threads import (
+    THREAD_FIELDS,
+    ThreadCountSchema,
+    ThreadCreateSchema,
+    ThreadGetQuerySchema,
+    ThreadPatchSchema,
+    ThreadPruneSchema,
+    ThreadSearchSchema,
+)
 from app.store import threads as thread_store
 from app.store.run_creation import NewRun
 
@@ -108,7 +116,7 @@ def with_default_ttl(new: NewRun) -> NewRun:
 
 
 @blp.route("/threads", methods=["POST"])
-@blp.arguments(schemas.ThreadCreateSchema)
+@blp.arguments(ThreadCreateSchema)
 def create(body: dict) -> Any:
     svc = services()
     thread_id = body.get("thread_id") or uuid.uuid4()
@@ -131,7 +139,7 @@ def create(body: dict) -> Any:
 
 
 @blp.route("/threads/<thread_id>", methods=["GET"])
-@blp.arguments(schemas.ThreadGetQuerySchema, location="query")
+@blp.arguments(ThreadGetQuerySchema, location="query")
 def get(query: dict, thread_id: str) -> Any:
     row = load_thread(thread_id)
     thread = dump_thread(row)
@@ -141,7 +149,7 @@ def get(query: dict, thread_id: str) -> Any:
 
 
 @blp.route("/threads/<thread_id>", methods=["PATCH"])
-@blp.arguments(schemas.ThreadPatchSchema)
+@blp.arguments(ThreadPatchSchema)
 def patch(body: dict, thread_id: str) -> Any:
     """Merge metadata, set the TTL (from now); ``Prefer: return=minimal`` answers 204."""
     tid = parse_uuid(thread_id, "thread")
@@ -174,7 +182,7 @@ def extract_paths(extract: dict[str, str]) -> dict[str, str]:
     """
     if len(extract) > MAX_EXTRACT_PATHS:
         raise InvalidInput(f"Maximum of {MAX_EXTRACT_PATHS} extract paths allowed")
-    reserved = sorted(set(extract) & set(schemas.THREAD_FIELDS))
+    reserved = sorted(set(extract) & set(THREAD_FIELDS))
     if reserved:
         raise InvalidInput(f"Extract keys cannot use reserved field names: {reserved}")
     for alias, path in extract.items():
@@ -213,7 +221,7 @@ def extract_value(thread: dict[str, Any], path: str) -> Any:
 
 
 @blp.route("/threads/search", methods=["POST"])
-@blp.arguments(schemas.ThreadSearchSchema)
+@blp.arguments(ThreadSearchSchema)
 def search(body: dict) -> Any:
     extract = extract_paths(body["extract"]) if body.get("extract") else None
     auth_filter = authorize("threads", "search", _search_value(body))
@@ -240,7 +248,7 @@ def search(body: dict) -> Any:
 
 
 @blp.route("/threads/count", methods=["POST"])
-@blp.arguments(schemas.ThreadCountSchema)
+@blp.arguments(ThreadCountSchema)
 def count(body: dict) -> Any:
     return jsonify(  # a bare int is not a valid Flask response
         thread_store.count(
@@ -274,7 +282,7 @@ def copy(thread_id: str) -> Any:
 
 
 @blp.route("/threads/prune", methods=["POST"])
-@blp.arguments(schemas.ThreadPruneSchema)
+@blp.arguments(ThreadPruneSchema)
 def prune(body: dict) -> Any:
     """``delete``: delete the threads; ``keep_latest``: keep only their latest checkpoints.
     Unknown ids are skipped; answers ``{"pruned_count": n}``."""
