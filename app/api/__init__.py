@@ -9,9 +9,9 @@ from flask_smorest import Api
 from app.api import (
     assistants,
     crons,
+    memory,
     run_creation,
     runs,
-    store,
     streams,
     system,
     tasks,
@@ -35,7 +35,7 @@ def register_api(app: Flask) -> Api:
         runs.blp,
         streams.blp,
         crons.blp,
-        store.blp,
+        memory.blp,
         thread_stream.blp,
         tasks.blp,
     ):

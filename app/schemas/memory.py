@@ -1,4 +1,4 @@
-"""Schemas of the long-term memory store's routes (``/store/...``, ``app/api/store.py``)."""
+"""Schemas of the long-term memory store's routes (``/store/...``, ``app/api/memory.py``)."""
 
 from __future__ import annotations
 
