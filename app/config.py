@@ -163,7 +163,7 @@ class Settings:
     worker_queues: tuple[str, ...] = ()
     # how often the sweeper looks for due crons (CRON_INTERVAL_SECONDS; sweeper/crons.py)
     cron_interval_seconds: float = 10.0
-    # webhooks (workers/webhooks.py, app/webhook_target.py): CALLBOARD_WEBHOOK_ALLOW_PRIVATE
+    # webhooks (app/webhooks.py, app/webhook_target.py): CALLBOARD_WEBHOOK_ALLOW_PRIVATE
     # (POST to loopback and private addresses too), CALLBOARD_WEBHOOK_MAX_ATTEMPTS,
     # CALLBOARD_WEBHOOK_RETRY_SECONDS (first retry's delay, doubled each retry) and
     # CALLBOARD_WEBHOOK_TIMEOUT_SECONDS (one POST's deadline)

@@ -11,7 +11,7 @@ run_timeout_seconds`` a positive number when given (without it the worker applie
 ``configurable`` is merged one level down), as the official server shows them.
 
 A ``webhook`` URL is checked when the run is created (``app.webhook_target.check_webhook_url``),
-and again before each delivery (``workers/webhooks.py``).
+and again before each delivery (``app/webhooks.py``).
 """
 
 from __future__ import annotations

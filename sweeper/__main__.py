@@ -29,13 +29,13 @@ from app.deployment import Deployment
 from app.notify import make_redis
 from app.queue import declare_execute_run, make_broker
 from app.store.db import Database
+from app.webhooks import WebhookPolicy
 from sweeper.crons import fire_due_crons
 from sweeper.enqueued import CreatedRunsListener
 from sweeper.jobs import sweep
 from sweeper.results import expire_results, fail_waiting_runs
 from sweeper.threads import sweep_ttl
 from sweeper.webhooks import interval_seconds, retry_webhooks
-from workers.webhooks import WebhookPolicy
 
 logger = logging.getLogger("sweeper")
 

@@ -34,11 +34,11 @@ from dramatiq.errors import DecodeError
 
 from app.notify import heartbeat_key
 from app.queue import run_queue, send_execute_run
+from app.run_end import after_run_end
 from app.runs import RunStatus
 from app.store import locks
 from app.store import runs as run_store
 from app.store.db import Database
-from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The sweeper's webhook job: send the webhook attempts that are due, forget old records.
 
-``retry_webhooks(db, now)`` sends, through ``workers.webhooks.deliver_due``, every delivery due
+``retry_webhooks(db, now)`` sends, through ``app.webhooks.deliver_due``, every delivery due
 at ``now``: retries after a failed attempt, first attempts of runs that ended outside a worker
 (cancelled before they started, given up by the sweeper), attempts whose sender died (its lease
 expired). Each attempt is leased with one conditional UPDATE (``FOR UPDATE SKIP LOCKED``), so
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from app.store import run_creation
 from app.store import webhooks as webhook_store
 from app.store.db import Database
-from workers.webhooks import DeliveryReport, WebhookPolicy, deliver_due
+from app.webhooks import DeliveryReport, WebhookPolicy, deliver_due
 
 logger = logging.getLogger(__name__)
 

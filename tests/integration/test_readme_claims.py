@@ -13,12 +13,12 @@ import pytest
 
 from app.store import runs as run_store
 from app.store import webhooks as webhook_store
+from app.webhooks import WebhookPolicy
 from sweeper.webhooks import retry_webhooks
 from tests.integration.run_helpers import new_run
 from tests.support import close_runtime, make_runtime
 from workers import runtime as runtime_module
 from workers.actors.execute_run import execute_run
-from workers.webhooks import WebhookPolicy
 
 
 def _later(hours: float) -> datetime.datetime:

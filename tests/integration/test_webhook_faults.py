@@ -16,11 +16,11 @@ import pytest
 
 from app import webhook_target
 from app.store import webhooks as webhook_store
+from app.webhooks import WebhookPolicy
 from sweeper.webhooks import retry_webhooks
 from tests.integration.run_helpers import sql
 from tests.support import Tarpit, wait_for
 from workers.actors.execute_run import execute_run
-from workers.webhooks import WebhookPolicy
 
 pytestmark = pytest.mark.timeout(180)
 

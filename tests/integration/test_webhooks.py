@@ -35,11 +35,11 @@ from app.store import runs as run_store
 from app.store import webhooks as webhook_store
 from app.store.db import Database
 from app.webhook_target import check_webhook_url
+from app.webhooks import WebhookPolicy
 from sweeper.webhooks import retry_webhooks
 from tests.sdk_clients import CLIENT_KINDS, open_client
 from tests.support import Stack, wait_for
 from workers.actors.execute_run import execute_run
-from workers.webhooks import WebhookPolicy
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,8 +11,8 @@ import pytest
 
 from app.config import Settings
 from app.errors import ConfigurationError
+from app.webhooks import WebhookPolicy
 from workers.__main__ import parse_queues
-from workers.webhooks import WebhookPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "workers", "sweeper")

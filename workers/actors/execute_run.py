@@ -17,16 +17,17 @@ import logging
 import time
 import uuid
 
+from app import webhooks
 from app.errors import InvalidInput, StoreUnavailable
 from app.logs import run_context
 from app.queue import run_queue, send_execute_run
+from app.run_end import after_run_end
 from app.runs import RunStatus, ThreadStatus
 from app.store import runs as run_store
 from app.store import wakeups
 from app.store.runs import Claim
-from workers import runtime, tasks, webhooks
+from workers import runtime, tasks
 from workers.executor import Outcome, Verdict
-from workers.lifecycle import after_run_end
 
 logger = logging.getLogger(__name__)
 
