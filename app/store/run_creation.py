@@ -21,7 +21,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.store import run_batches
 from app.store.cancels import Cancelled, cancel_in, in_transaction
 from app.store.db import QUERIES, Database, jsonb
-from app.store.runs import get, row_from_json
+from app.store.runs import get, get_in, row_from_json
 
 T = TypeVar("T")
 
@@ -183,8 +183,7 @@ def create_in(conn: Any, new: NewRun, idempotency: IdempotencyKey | None = None)
         replay = _replay(conn, idempotency)
         if replay is not None:
             return replay
-    existing = conn.execute(QUERIES["get_run"], {"run_id": new.run_id, "thread_id": None})
-    row = existing.fetchone()
+    row = get_in(conn, new.run_id)
     if row is not None:  # a retried unit of work whose first try committed
         return Created(row)
     params = new.params()
@@ -257,8 +256,8 @@ def _replay(conn: Any, idempotency: IdempotencyKey) -> Created | None:
             f"Idempotency-Key {idempotency.key!r} was already used with a different request "
             f"(it created run {bound['run_id']}); use a new key for a new request"
         )
-    row = conn.execute(QUERIES["get_run"], {"run_id": bound["run_id"], "thread_id": None})
-    return Created(row.fetchone() or row_from_json(bound["run"]), replayed=True)
+    row = get_in(conn, bound["run_id"])
+    return Created(row or row_from_json(bound["run"]), replayed=True)
 
 
 def purge_idempotency_keys(db: Database, older_than: datetime.datetime) -> int:

@@ -68,7 +68,13 @@ def row_from_json(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(db: Database, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> dict | None:
+    """The run's row (of ``thread_id`` when given), or None."""
     return db.fetch_one("get_run", {"run_id": run_id, "thread_id": thread_id})
+
+
+def get_in(conn: Any, run_id: uuid.UUID) -> dict | None:
+    """``get`` inside the caller's transaction on ``conn``."""
+    return conn.execute(QUERIES["get_run"], {"run_id": run_id, "thread_id": None}).fetchone()
 
 
 def list_for_thread(
