@@ -43,6 +43,7 @@ class Claim:
 
     @property
     def run_id(self) -> uuid.UUID:
+        """The claimed run's id."""
         return self.run["run_id"]
 
     @property
@@ -80,12 +81,14 @@ def get_in(conn: Any, run_id: uuid.UUID) -> dict | None:
 def list_for_thread(
     db: Database, thread_id: uuid.UUID, *, status: str | None, limit: int, offset: int
 ) -> list[dict]:
+    """The rows of the thread's runs, newest first, of ``status`` (None: any), paged."""
     return db.fetch(
         "list_runs", {"thread_id": thread_id, "status": status, "limit": limit, "offset": offset}
     )
 
 
 def delete(db: Database, run_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
+    """Delete the run unless it is running; False when nothing was deleted (running, or gone)."""
     return db.fetch_one("delete_run", {"run_id": run_id, "thread_id": thread_id}) is not None
 
 
